@@ -1,0 +1,109 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import fastifyStatic from '@fastify/static';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { AppContext } from '../app-context.ts';
+import { installAuthentication } from './auth.ts';
+import { errorBody, installErrorHandler } from './error-handler.ts';
+import { authRoutes } from './routes/auth-routes.ts';
+import { healthRoutes } from './routes/health-routes.ts';
+import { modelRoutes } from './routes/model-routes.ts';
+import { tokenRoutes } from './routes/token-routes.ts';
+
+/** Headers whose values are credentials: never written to a log. */
+export const REDACTED_LOG_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-csrf-token"]',
+  'res.headers["set-cookie"]',
+];
+
+export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+  const { config } = ctx;
+  const app = Fastify({
+    logger: { level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } },
+    trustProxy: config.trustProxy,
+    bodyLimit: 1024 * 1024,
+    // The id parameter is validated as a UUID; anything longer is garbage.
+    routerOptions: { maxParamLength: 200 },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandler(app);
+
+  await app.register(cookie);
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:', 'blob:'],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        frameAncestors: ["'none'"],
+        upgradeInsecureRequests: null,
+      },
+    },
+    // HSTS only makes sense when the platform is really served over HTTPS.
+    hsts: config.sessions.cookieSecure,
+  });
+  installAuthentication(app, ctx.accounts);
+  await app.register(rateLimit, {
+    global: true,
+    max: config.rateLimits.apiPerMinute,
+    timeWindow: '1 minute',
+    allowList: (req) => !req.url.startsWith('/api/') || req.url.startsWith('/api/health'),
+    keyGenerator: (req) => (req.principal ? `user:${req.principal.user.id}` : `ip:${req.ip}`),
+    errorResponseBuilder: (_req, c) => ({ statusCode: 429, message: `Too many requests. Wait ${c.after} and try again.` }),
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'The Way API',
+        version: ctx.version,
+        description: 'Train LoRA image models from your own images and generate with them. Authenticate with the session cookie (plus the x-csrf-token header on writes) or "Authorization: Bearer <API token>".',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  await app.register(healthRoutes({ checkDatabase: ctx.checkDatabase, version: ctx.version }));
+  await app.register(authRoutes({
+    accounts: ctx.accounts,
+    cookieSecure: config.sessions.cookieSecure,
+    signupEnabled: config.signupEnabled,
+    loginRateLimit: { max: config.rateLimits.loginPer15Min, timeWindow: '15 minutes' },
+  }));
+  await app.register(tokenRoutes(ctx.accounts));
+  await app.register(modelRoutes(ctx.models));
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await registerWebApp(app, config.webDistDir);
+  return app;
+}
+
+/** Serves the built browser app; unknown non-API paths get index.html so client-side routes deep-link. */
+async function registerWebApp(app: FastifyInstance, distDir: string): Promise<void> {
+  const built = existsSync(join(distDir, 'index.html'));
+  if (built) {
+    await app.register(fastifyStatic, { root: distDir, wildcard: false, index: false, maxAge: '1h', immutable: false });
+  }
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    if (path.startsWith('/api/') || path === '/api' || request.method !== 'GET') {
+      return reply.code(404).send(errorBody('not_found', `No API route ${request.method} ${path}.`));
+    }
+    if (!built) {
+      return reply.code(503).type('text/plain').send('The web app is not built. Run "npm run build:web" (npm start does it for you).');
+    }
+    return reply.header('cache-control', 'no-cache').sendFile('index.html');
+  });
+}

@@ -1,0 +1,63 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { ModelService } from '../../models/model-service.ts';
+import { createModelInput, listModelsQuery, updateModelInput } from '../../models/schemas.ts';
+import { requireUser } from '../auth.ts';
+import { commonErrors, errorResponse, idParams, modelResponse, noContent } from '../response-schemas.ts';
+
+export const modelRoutes = (models: ModelService): FastifyPluginAsyncZod => async (app) => {
+  app.get(
+    '/api/models',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'Your models (scope=mine) or everyone\'s public models (scope=public), newest first',
+        querystring: listModelsQuery,
+        response: { 200: z.object({ models: z.array(modelResponse), nextCursor: z.string().nullable() }), ...commonErrors },
+      },
+    },
+    async (request) => models.list(requireUser(request), request.query),
+  );
+
+  app.post(
+    '/api/models',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'Create New Model',
+        body: createModelInput,
+        response: { 201: z.object({ model: modelResponse }), 409: errorResponse, ...commonErrors },
+      },
+    },
+    async (request, reply) => reply.code(201).send({ model: await models.create(requireUser(request), request.body) }),
+  );
+
+  app.get(
+    '/api/models/:id',
+    { schema: { tags: ['models'], summary: 'One model (yours, or a public one)', params: idParams, response: { 200: z.object({ model: modelResponse }), ...commonErrors } } },
+    async (request) => ({ model: await models.get(requireUser(request), request.params.id) }),
+  );
+
+  app.patch(
+    '/api/models/:id',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'Rename or edit your model',
+        params: idParams,
+        body: updateModelInput,
+        response: { 200: z.object({ model: modelResponse }), 409: errorResponse, ...commonErrors },
+      },
+    },
+    async (request) => ({ model: await models.update(requireUser(request), request.params.id, request.body) }),
+  );
+
+  app.delete(
+    '/api/models/:id',
+    { schema: { tags: ['models'], summary: 'Delete your model and everything it owns', params: idParams, response: { ...noContent, ...commonErrors } } },
+    async (request, reply) => {
+      await models.delete(requireUser(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,36 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { AccountService } from '../../accounts/account-service.ts';
+import { createTokenInput } from '../../accounts/schemas.ts';
+import { requireUser } from '../auth.ts';
+import { apiTokenResponse, commonErrors, idParams, noContent } from '../response-schemas.ts';
+
+export const tokenRoutes = (accounts: AccountService): FastifyPluginAsyncZod => async (app) => {
+  app.get(
+    '/api/tokens',
+    { schema: { tags: ['tokens'], summary: 'List your API tokens', response: { 200: z.object({ tokens: z.array(apiTokenResponse) }), ...commonErrors } } },
+    async (request) => ({ tokens: await accounts.listApiTokens(requireUser(request).id) }),
+  );
+
+  app.post(
+    '/api/tokens',
+    {
+      schema: {
+        tags: ['tokens'],
+        summary: 'Create an API token (the secret is shown once)',
+        body: createTokenInput,
+        response: { 201: z.object({ token: apiTokenResponse, secret: z.string() }), ...commonErrors },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await accounts.createApiToken(requireUser(request).id, request.body)),
+  );
+
+  app.delete(
+    '/api/tokens/:id',
+    { schema: { tags: ['tokens'], summary: 'Revoke an API token', params: idParams, response: { ...noContent, ...commonErrors } } },
+    async (request, reply) => {
+      await accounts.revokeApiToken(requireUser(request).id, request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+};

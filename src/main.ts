@@ -1,0 +1,115 @@
+import { parseArgs } from 'node:util';
+import { createInterface } from 'node:readline/promises';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createAppContext } from './app-context.ts';
+import { buildApp } from './http/app.ts';
+import { openDatabase } from './db/database.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { signUpInput } from './accounts/schemas.ts';
+import { AppError } from './shared/errors.ts';
+
+const HELP = `The Way — train LoRA image models from your own images.
+
+Usage: npx theway <command> [options]
+
+Commands:
+  serve                 Web server and job worker in one process (the embedded default).
+  web                   Web server only (scale mode: run several behind a proxy).
+  migrate               Apply database migrations and exit.
+  create-user           Create an account: --email <e> --name <display name> [--admin]
+                        The password is read from standard input (or prompted for).
+  help                  Show this help.
+
+Configuration comes from environment variables; see the README ("Configuration").
+`;
+
+async function readPassword(): Promise<string> {
+  if (!process.stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return await rl.question('Password (at least 10 characters): ');
+  } finally {
+    rl.close();
+  }
+}
+
+async function serve(config: Config, role: 'serve' | 'web'): Promise<void> {
+  const ctx = await createAppContext(config);
+  const app = await buildApp(ctx);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    await app.close();
+    await ctx.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  await app.listen({ host: config.host, port: config.port });
+  app.log.info({ role, database: ctx.db.dialect, dataDir: config.dataDir }, 'The Way is running');
+}
+
+async function createUser(config: Config, argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { email: { type: 'string' }, name: { type: 'string' }, admin: { type: 'boolean', default: false } },
+  });
+  const password = await readPassword();
+  const parsed = signUpInput.safeParse({ email: values.email, displayName: values.name, password });
+  if (!parsed.success) {
+    throw new Error(parsed.error.issues.map((i) => `--${i.path[0] === 'displayName' ? 'name' : String(i.path[0])}: ${i.message}`).join('\n'));
+  }
+  const ctx = await createAppContext(config);
+  try {
+    const user = await ctx.accounts.createUser({ ...parsed.data, role: values.admin ? 'admin' : 'user' });
+    console.log(`Created ${user.role} ${user.email} (${user.id}).`);
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'help', ...rest] = argv;
+  if (command === 'help' || command === '--help' || command === '-h' || rest.includes('--help')) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'serve':
+    case 'web':
+      return serve(config, command);
+    case 'migrate': {
+      const db = openDatabase({ databaseUrl: config.database.url, sqliteFile: config.database.sqliteFile });
+      try {
+        const result = await migrateToLatest(db);
+        const applied = result.results?.map((r) => r.migrationName) ?? [];
+        console.log(applied.length ? `Applied: ${applied.join(', ')}` : 'The database is up to date.');
+      } finally {
+        await db.close();
+      }
+      return;
+    }
+    case 'create-user':
+      return createUser(config, rest);
+    default:
+      throw new Error(`Unknown command "${command}". Run "npx theway help" for the list of commands.`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof AppError || error instanceof Error) {
+    console.error(error instanceof ConfigError ? `${error.message}\nSee the README, section "Configuration".` : `Error: ${error.message}`);
+  } else {
+    console.error(error);
+  }
+  process.exit(1);
+});

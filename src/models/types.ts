@@ -1,0 +1,14 @@
+import type { ModelStatus, ModelType, ModelVisibility } from '../db/schema.ts';
+
+export interface Model {
+  id: string;
+  name: string;
+  description: string;
+  visibility: ModelVisibility;
+  modelType: ModelType;
+  status: ModelStatus;
+  owner: { id: string; displayName: string };
+  isOwner: boolean;
+  createdAt: string;
+  updatedAt: string;
+}

@@ -1,0 +1,5 @@
+import { ensureServices } from './services.ts';
+
+export default async function setup(): Promise<void> {
+  await ensureServices();
+}
