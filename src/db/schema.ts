@@ -8,6 +8,12 @@ export interface Database {
   api_tokens: ApiTokensTable;
   models: ModelsTable;
   jobs: JobsTable;
+  collection_revisions: CollectionRevisionsTable;
+}
+
+export interface CollectionRevisionsTable {
+  key: string;
+  rev: number;
 }
 
 export interface UsersTable {

@@ -1,4 +1,4 @@
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { SqliteDialect } from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -19,18 +19,32 @@ export function openSqlite(file: string): DatabaseSync {
   return db;
 }
 
+const STATEMENT_CACHE_SIZE = 500;
+
 type Param = null | number | bigint | string | Uint8Array;
 
 export function sqliteDialect(file: string): SqliteDialect {
   return new SqliteDialect({
     database: async () => {
       const db = openSqlite(file);
+      // Kysely re-sends the same SQL text for the same query shape; preparing costs more than running a small query.
+      const statements = new Map<string, { stmt: StatementSync; reader: boolean }>();
+      const prepared = (sql: string) => {
+        let entry = statements.get(sql);
+        if (!entry) {
+          const stmt = db.prepare(sql);
+          entry = { stmt, reader: stmt.columns().length > 0 };
+          if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+          statements.set(sql, entry);
+        }
+        return entry;
+      };
       return {
         close: () => db.close(),
         prepare: (sql: string) => {
-          const stmt = db.prepare(sql);
+          const { stmt, reader } = prepared(sql);
           return {
-            reader: stmt.columns().length > 0,
+            reader,
             all: (p: ReadonlyArray<unknown>) => stmt.all(...(p as Param[])),
             run: (p: ReadonlyArray<unknown>) => stmt.run(...(p as Param[])),
             iterate: (p: ReadonlyArray<unknown>) => stmt.iterate(...(p as Param[])),

@@ -1,7 +1,17 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import type { Database, ModelsTable } from '../db/schema.ts';
+import { bumpRevisions, readRevision } from '../db/collection-revisions.ts';
 
 export type ModelRow = Selectable<ModelsTable> & { owner_display_name: string };
+
+/** Revision keys of the two model collections a list can show. */
+export const ownerModelsKey = (ownerId: string) => `models:owner:${ownerId}`;
+export const PUBLIC_MODELS_KEY = 'models:public';
+
+const affectedKeys = (ownerId: string, ...visibilities: Array<string | undefined>) => [
+  ownerModelsKey(ownerId),
+  ...(visibilities.includes('public') ? [PUBLIC_MODELS_KEY] : []),
+];
 
 export class ModelRepository {
   private readonly db: Kysely<Database>;
@@ -9,8 +19,8 @@ export class ModelRepository {
     this.db = db;
   }
 
-  private selectWithOwner() {
-    return this.db
+  private selectWithOwner(db: Kysely<Database> = this.db) {
+    return db
       .selectFrom('models')
       .innerJoin('users', 'users.id', 'models.owner_id')
       .selectAll('models')
@@ -18,7 +28,10 @@ export class ModelRepository {
   }
 
   async insert(row: Selectable<ModelsTable>): Promise<void> {
-    await this.db.insertInto('models').values(row).execute();
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('models').values(row).execute();
+      await bumpRevisions(trx, affectedKeys(row.owner_id, row.visibility));
+    });
   }
 
   findById(id: string): Promise<ModelRow | undefined> {
@@ -45,12 +58,27 @@ export class ModelRepository {
     return q.orderBy('models.created_at', 'desc').orderBy('models.id', 'desc').limit(page.limit).execute();
   }
 
+  /** Changes whenever anything a list of this collection shows changes. */
+  revision(filter: { ownerId: string } | { visibility: 'public' }): Promise<number> {
+    return readRevision(this.db, 'ownerId' in filter ? ownerModelsKey(filter.ownerId) : PUBLIC_MODELS_KEY);
+  }
+
   async update(id: string, changes: Updateable<ModelsTable>): Promise<void> {
-    await this.db.updateTable('models').set(changes).where('id', '=', id).execute();
+    await this.db.transaction().execute(async (trx) => {
+      const before = await trx.selectFrom('models').select(['owner_id', 'visibility']).where('id', '=', id).executeTakeFirst();
+      if (!before) return;
+      await trx.updateTable('models').set(changes).where('id', '=', id).execute();
+      await bumpRevisions(trx, affectedKeys(before.owner_id, before.visibility, changes.visibility));
+    });
   }
 
   async delete(id: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('models').where('id', '=', id).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    return this.db.transaction().execute(async (trx) => {
+      const before = await trx.selectFrom('models').select(['owner_id', 'visibility']).where('id', '=', id).executeTakeFirst();
+      if (!before) return false;
+      await trx.deleteFrom('models').where('id', '=', id).execute();
+      await bumpRevisions(trx, affectedKeys(before.owner_id, before.visibility));
+      return true;
+    });
   }
 }

@@ -103,6 +103,11 @@ export class ModelService {
     return { models: page.map((r) => toModel(r, viewer)), nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null };
   }
 
+  /** A number that changes whenever the result of `list` for this viewer and scope could change. */
+  listRevision(viewer: User, scope: ListModelsQuery['scope']): Promise<number> {
+    return this.repo.revision(scope === 'mine' ? { ownerId: viewer.id } : { visibility: 'public' });
+  }
+
   async update(viewer: User, id: string, input: UpdateModelInput): Promise<Model> {
     await this.getOwnedRow(viewer, id);
     try {

@@ -54,6 +54,14 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('models_owner_created').on('models').columns(['owner_id', 'created_at']).execute();
   await db.schema.createIndex('models_public_created').on('models').columns(['visibility', 'created_at']).execute();
 
+  // A counter per cached collection (e.g. one user's models), bumped in the same transaction as
+  // every write to it: any process can tell whether a cached list is still current with one cheap read.
+  await db.schema
+    .createTable('collection_revisions')
+    .addColumn('key', 'text', (c) => c.primaryKey())
+    .addColumn('rev', 'integer', (c) => c.notNull())
+    .execute();
+
   await db.schema
     .createTable('jobs')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -76,5 +84,5 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const t of ['jobs', 'models', 'api_tokens', 'sessions', 'users']) await db.schema.dropTable(t).execute();
+  for (const t of ['jobs', 'collection_revisions', 'models', 'api_tokens', 'sessions', 'users']) await db.schema.dropTable(t).execute();
 }

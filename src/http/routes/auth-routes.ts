@@ -19,6 +19,8 @@ export const authRoutes = (opts: AuthRouteOptions): FastifyPluginAsyncZod => asy
   // Per IP and email: guessing one account's password and spraying many accounts from one address are both slowed.
   const loginLimit = {
     rateLimit: {
+      // preHandler, not onRequest: the key needs the parsed body's email.
+      hook: 'preHandler' as const,
       max: opts.loginRateLimit.max,
       timeWindow: opts.loginRateLimit.timeWindow,
       keyGenerator: (req: { ip: string; body?: unknown }) => {

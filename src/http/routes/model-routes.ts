@@ -3,9 +3,15 @@ import { z } from 'zod';
 import type { ModelService } from '../../models/model-service.ts';
 import { createModelInput, listModelsQuery, updateModelInput } from '../../models/schemas.ts';
 import { requireUser } from '../auth.ts';
+import { RevisionCache } from '../revision-cache.ts';
 import { commonErrors, errorResponse, idParams, modelResponse, noContent } from '../response-schemas.ts';
 
+const listResponse = z.object({ models: z.array(modelResponse), nextCursor: z.string().nullable() });
+
 export const modelRoutes = (models: ModelService): FastifyPluginAsyncZod => async (app) => {
+  // Dashboards re-read the list often; it only changes when the collection's revision does.
+  const listCache = new RevisionCache(32 * 1024 * 1024);
+
   app.get(
     '/api/models',
     {
@@ -13,10 +19,17 @@ export const modelRoutes = (models: ModelService): FastifyPluginAsyncZod => asyn
         tags: ['models'],
         summary: 'Your models (scope=mine) or everyone\'s public models (scope=public), newest first',
         querystring: listModelsQuery,
-        response: { 200: z.object({ models: z.array(modelResponse), nextCursor: z.string().nullable() }), ...commonErrors },
+        response: { 200: listResponse, 304: z.null().describe('Not modified (If-None-Match)'), ...commonErrors },
       },
     },
-    async (request) => models.list(requireUser(request), request.query),
+    async (request, reply) => {
+      const viewer = requireUser(request);
+      const { scope, limit, cursor } = request.query;
+      const revision = await models.listRevision(viewer, scope);
+      const key = `${viewer.id}|${scope}|${revision}|${limit}|${cursor ?? ''}`;
+      // The cached body bypasses the response serializer, so it is checked against the schema when computed.
+      return listCache.reply(request, reply, key, async () => listResponse.parse(await models.list(viewer, request.query)));
+    },
   );
 
   app.post(

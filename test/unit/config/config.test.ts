@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../../src/config.ts';
+
+describe('configuration', () => {
+  it('starts on embedded defaults with nothing set', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(3000);
+    expect(c.database.url).toBeUndefined();
+    expect(c.database.sqliteFile).toMatch(/data\/theway\.db$/);
+    expect(c.storage.localDir).toMatch(/data\/blobs$/);
+    expect(c.sessions.cookieSecure).toBe(false);
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).toBe(3000);
+  });
+
+  it('names every invalid variable and what is wrong with it', () => {
+    try {
+      loadConfig({ PORT: '70000', DATABASE_URL: 'mysql://db', LOG_LEVEL: 'loud', COOKIE_SECURE: 'maybe' });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const message = (error as Error).message;
+      for (const name of ['PORT', 'DATABASE_URL', 'LOG_LEVEL', 'COOKIE_SECURE']) expect(message).toContain(name);
+      expect(message).toContain('postgres://');
+    }
+  });
+
+  it('derives Secure cookies from an https PUBLIC_URL, unless overridden', () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://x.example/' }).sessions.cookieSecure).toBe(true);
+    expect(loadConfig({ PUBLIC_URL: 'https://x.example/' }).publicUrl).toBe('https://x.example');
+    expect(loadConfig({ PUBLIC_URL: 'https://x.example', COOKIE_SECURE: 'false' }).sessions.cookieSecure).toBe(false);
+    expect(loadConfig({ PUBLIC_URL: 'http://x.example' }).sessions.cookieSecure).toBe(false);
+  });
+
+  it('selects PostgreSQL from DATABASE_URL', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@h/db' }).database.url).toBe('postgres://u@h/db');
+  });
+});
