@@ -7,6 +7,9 @@ import { AccountRepository } from './accounts/account-repository.ts';
 import { AccountService } from './accounts/account-service.ts';
 import { ModelRepository } from './models/model-repository.ts';
 import { ModelService } from './models/model-service.ts';
+import type { BlobStorage } from './storage/storage.ts';
+import { LocalBlobStorage } from './storage/local-storage.ts';
+import { InProcessEventBus, type EventBus } from './events/event-bus.ts';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -17,6 +20,8 @@ export interface AppContext {
   db: Db;
   accounts: AccountService;
   models: ModelService;
+  storage: BlobStorage;
+  events: EventBus;
   checkDatabase(): Promise<void>;
   close(): Promise<void>;
 }
@@ -26,12 +31,16 @@ export async function createAppContext(config: Config, options: { migrate?: bool
   if (options.migrate ?? true) await migrateToLatest(db);
   const accounts = new AccountService(new AccountRepository(db.kysely), { sessionTtlDays: config.sessions.ttlDays });
   const models = new ModelService(new ModelRepository(db.kysely));
+  const storage: BlobStorage = new LocalBlobStorage(config.storage.localDir);
+  const events: EventBus = new InProcessEventBus();
   return {
     config,
     version: VERSION,
     db,
     accounts,
     models,
+    storage,
+    events,
     checkDatabase: async () => {
       await sql`select 1`.execute(db.kysely);
     },

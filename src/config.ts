@@ -30,7 +30,26 @@ const envSchema = z.object({
   API_RATE_LIMIT_PER_MIN: positiveInt.default(600),
   SIGNUP_ENABLED: bool.default(true),
   JOB_CONCURRENCY: positiveInt.max(64).default(4),
+  REPLICATE_API_TOKEN: z
+    .string()
+    .min(8, 'looks too short to be a Replicate API token')
+    .refine((v) => !SAMPLE_SECRETS.some((s) => v.toLowerCase().includes(s)), 'is a placeholder from an example; use your own token from replicate.com/account/api-tokens')
+    .optional(),
+  REPLICATE_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.replicate.com/v1'),
+  REPLICATE_DESTINATION: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_.-]*\/[a-z0-9][a-z0-9_.-]*$/, 'must be "owner/model-name" (lower case), e.g. "your-username/theway-loras"')
+    .optional(),
+  REPLICATE_DESTINATION_HARDWARE: z.string().min(1).default('gpu-l40s'),
+  REPLICATE_WEBHOOKS: bool.optional(),
+  TRAINING_COST_TABLE: z.string().min(1).default(resolve(import.meta.dirname, '..', 'config', 'training-costs.json')),
+  TRAINING_POLL_SECONDS: z.coerce.number().positive().max(3600).default(5),
 });
+
+const SECRET_VARIABLES = new Set(['REPLICATE_API_TOKEN', 'DATABASE_URL']);
+
+/** Values copied from examples; starting with one would fail later in a confusing way. */
+const SAMPLE_SECRETS = ['your_token', 'your-token', 'changeme', 'change-me', 'r8_xxx', 'r8_your', 'example', 'placeholder'];
 
 export type Env = z.infer<typeof envSchema>;
 
@@ -48,6 +67,16 @@ export interface Config {
   rateLimits: { loginPer15Min: number; apiPerMinute: number };
   signupEnabled: boolean;
   jobs: { concurrency: number };
+  replicate: {
+    /** Null: training is unavailable and the UI says why. */
+    token: string | null;
+    baseUrl: string;
+    destination: string | null;
+    destinationHardware: string;
+    /** Where Replicate posts webhooks; null means polling only (no public URL). */
+    webhookUrl: string | null;
+  };
+  trainings: { costTableFile: string; pollIntervalMs: number };
   webDistDir: string;
 }
 
@@ -66,10 +95,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(
-      parsed.error.issues.map((i) => `${i.path.join('.')}=${JSON.stringify(cleaned[String(i.path[0])] ?? '')}: ${i.message}`),
+      parsed.error.issues.map((i) => {
+        const name = String(i.path[0]);
+        // Secrets (and URLs that may embed a password) are named, never echoed.
+        const shown = SECRET_VARIABLES.has(name) ? '' : `=${JSON.stringify(cleaned[name] ?? '')}`;
+        return `${name}${shown}: ${i.message}`;
+      }),
     );
   }
   const e = parsed.data;
+  if (e.REPLICATE_API_TOKEN && !e.REPLICATE_DESTINATION) {
+    throw new ConfigError(['REPLICATE_DESTINATION is required with REPLICATE_API_TOKEN: the "owner/model-name" on Replicate that receives every trained version (it is created, private, if missing).']);
+  }
+  const webhooks = e.REPLICATE_WEBHOOKS ?? e.PUBLIC_URL !== undefined;
+  if (webhooks && !e.PUBLIC_URL) throw new ConfigError(['REPLICATE_WEBHOOKS=true needs PUBLIC_URL: Replicate must be able to reach the platform.']);
   const dataDir = resolve(e.DATA_DIR);
   return {
     env: e.NODE_ENV,
@@ -86,6 +125,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     rateLimits: { loginPer15Min: e.LOGIN_RATE_LIMIT_PER_15_MIN, apiPerMinute: e.API_RATE_LIMIT_PER_MIN },
     signupEnabled: e.SIGNUP_ENABLED,
     jobs: { concurrency: e.JOB_CONCURRENCY },
+    replicate: {
+      token: e.REPLICATE_API_TOKEN ?? null,
+      baseUrl: e.REPLICATE_BASE_URL.replace(/\/+$/, ''),
+      destination: e.REPLICATE_DESTINATION ?? null,
+      destinationHardware: e.REPLICATE_DESTINATION_HARDWARE,
+      webhookUrl: webhooks ? `${e.PUBLIC_URL!.replace(/\/+$/, '')}/api/webhooks/replicate` : null,
+    },
+    trainings: { costTableFile: resolve(e.TRAINING_COST_TABLE), pollIntervalMs: Math.round(e.TRAINING_POLL_SECONDS * 1000) },
     webDistDir: resolve(import.meta.dirname, '..', 'web', 'dist'),
   };
 }

@@ -9,6 +9,10 @@ export interface Database {
   models: ModelsTable;
   jobs: JobsTable;
   collection_revisions: CollectionRevisionsTable;
+  trainings: TrainingsTable;
+  training_loss: TrainingLossTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  provider_settings: ProviderSettingsTable;
 }
 
 export interface CollectionRevisionsTable {
@@ -82,5 +86,77 @@ export interface JobsTable {
   locked_until: string | null;
   last_error: string | null;
   created_at: string;
+  updated_at: string;
+}
+
+export interface TrainingsTable {
+  id: string;
+  model_id: string;
+  owner_id: string;
+  status: 'draft' | 'queued' | 'submitting' | 'starting' | 'processing' | 'succeeded' | 'failed' | 'canceled';
+  base_model: string;
+  preset: string;
+  resolution: number;
+  epochs: number;
+  steps: number;
+  image_count: number;
+  trigger_word: string;
+  /** JSON: the trainer input (without input_images). */
+  inputs: string;
+  formula: string;
+  /** JSON: the Estimate shown before Start Training. */
+  estimate: string;
+  retrain_of: string | null;
+  trainer: string;
+  trainer_version: string | null;
+  destination: string | null;
+  dataset_key: string | null;
+  dataset_url: string | null;
+  remote_id: string | null;
+  remote_status: string | null;
+  submit_attempted_at: string | null;
+  cancel_requested_at: string | null;
+  stage: string | null;
+  progress_step: number | null;
+  progress_total: number | null;
+  progress_percent: number | null;
+  it_per_second: number | null;
+  trainer_eta_seconds: number | null;
+  loss: number | null;
+  /** JSON: TrainingLogState of the incremental log parser. */
+  log_state: string | null;
+  log_tail: string | null;
+  failure_kind: string | null;
+  failure_message: string | null;
+  provider_error: string | null;
+  output_version: string | null;
+  weights_url: string | null;
+  weights_key: string | null;
+  weights_bytes: number | null;
+  predict_seconds: number | null;
+  queued_at: string | null;
+  started_at: string | null;
+  training_started_at: string | null;
+  completed_at: string | null;
+  last_event_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TrainingLossTable {
+  training_id: string;
+  step: number;
+  loss: number;
+  mean_loss: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  received_at: string;
+}
+
+export interface ProviderSettingsTable {
+  key: string;
+  value: string;
   updated_at: string;
 }

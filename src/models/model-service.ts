@@ -125,6 +125,11 @@ export class ModelService {
     return this.get(viewer, id);
   }
 
+  /** Training progress moves a model between draft, training, ready and failed; not a user action. */
+  async setStatus(id: string, status: Model['status']): Promise<void> {
+    await this.repo.update(id, { status, updated_at: this.now().toISOString() });
+  }
+
   async delete(viewer: User, id: string): Promise<void> {
     await this.getOwnedRow(viewer, id);
     // Rows the model owns go with it through ON DELETE CASCADE; hooks clean up what is outside the database.

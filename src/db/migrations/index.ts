@@ -1,7 +1,9 @@
 import type { Migration } from 'kysely/migration';
 import * as m0001 from './0001_foundation.ts';
+import * as m0003 from './0003_trainings.ts';
 
 /** Every migration, in order. Append only: a released migration never changes. */
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
+  '0003_trainings': m0003,
 };

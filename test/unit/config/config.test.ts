@@ -37,4 +37,28 @@ describe('configuration', () => {
   it('selects PostgreSQL from DATABASE_URL', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u@h/db' }).database.url).toBe('postgres://u@h/db');
   });
+
+  it('configures Replicate: destination required with a token, webhooks from PUBLIC_URL', () => {
+    expect(loadConfig({}).replicate.token).toBeNull();
+    expect(() => loadConfig({ REPLICATE_API_TOKEN: 'r8_abcdefghijklmnop' })).toThrow(/REPLICATE_DESTINATION is required/);
+    const c = loadConfig({ REPLICATE_API_TOKEN: 'r8_abcdefghijklmnop', REPLICATE_DESTINATION: 'me/theway-loras', PUBLIC_URL: 'https://way.example/' });
+    expect(c.replicate.webhookUrl).toBe('https://way.example/api/webhooks/replicate');
+    expect(loadConfig({ PUBLIC_URL: 'https://way.example', REPLICATE_WEBHOOKS: 'false' }).replicate.webhookUrl).toBeNull();
+    expect(() => loadConfig({ REPLICATE_WEBHOOKS: 'true' })).toThrow(/needs PUBLIC_URL/);
+    expect(() => loadConfig({ REPLICATE_API_TOKEN: 'x', REPLICATE_DESTINATION: 'Bad Name' })).toThrow(/owner\/model-name/);
+  });
+
+  it('refuses placeholder secrets and never echoes a secret value', () => {
+    for (const env of [{ REPLICATE_API_TOKEN: 'r8_your_token_here_please' }, { DATABASE_URL: 'mysql://user:hunter2hunter2@db/x' }]) {
+      try {
+        loadConfig(env);
+        expect.unreachable();
+      } catch (error) {
+        const message = (error as Error).message;
+        expect(message).not.toContain('your_token_here');
+        expect(message).not.toContain('hunter2');
+      }
+    }
+    expect(() => loadConfig({ REPLICATE_API_TOKEN: 'r8_your_token_here_please', REPLICATE_DESTINATION: 'a/b' })).toThrow(/placeholder/);
+  });
 });

@@ -1,0 +1,34 @@
+import { EventEmitter } from 'node:events';
+
+/**
+ * Live updates for the UI (SSE) and notifications. In-process by default; at scale an adapter fans
+ * events out to every web process (PostgreSQL LISTEN/NOTIFY). Events are hints to re-read rows,
+ * never the source of truth, so a lost event costs freshness, not correctness.
+ */
+export interface PlatformEvent {
+  type: 'training.updated' | 'model.updated';
+  ownerId: string;
+  modelId: string;
+  trainingId?: string;
+  status?: string;
+  at: string;
+}
+
+export interface EventBus {
+  publish(event: PlatformEvent): void;
+  subscribe(listener: (event: PlatformEvent) => void): () => void;
+}
+
+export class InProcessEventBus implements EventBus {
+  readonly #emitter = new EventEmitter();
+  constructor() {
+    this.#emitter.setMaxListeners(0);
+  }
+  publish(event: PlatformEvent): void {
+    this.#emitter.emit('event', event);
+  }
+  subscribe(listener: (event: PlatformEvent) => void): () => void {
+    this.#emitter.on('event', listener);
+    return () => this.#emitter.off('event', listener);
+  }
+}

@@ -1,0 +1,102 @@
+import type { Kysely, Selectable, Transaction, Updateable } from 'kysely';
+import type { Database, TrainingsTable } from '../db/schema.ts';
+import type { TrainingStatus } from './state-machine.ts';
+
+export type TrainingRow = Selectable<TrainingsTable>;
+type Executor = Kysely<Database> | Transaction<Database>;
+
+export class TrainingRepository {
+  readonly db: Kysely<Database>;
+  constructor(db: Kysely<Database>) {
+    this.db = db;
+  }
+
+  async insert(row: TrainingRow, executor: Executor = this.db): Promise<void> {
+    await executor.insertInto('trainings').values(row).execute();
+  }
+
+  findById(id: string, executor: Executor = this.db): Promise<TrainingRow | undefined> {
+    return executor.selectFrom('trainings').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  findByRemoteId(remoteId: string): Promise<TrainingRow | undefined> {
+    return this.db.selectFrom('trainings').selectAll().where('remote_id', '=', remoteId).executeTakeFirst();
+  }
+
+  listForModel(modelId: string, limit = 50): Promise<TrainingRow[]> {
+    return this.db.selectFrom('trainings').selectAll().where('model_id', '=', modelId).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+  }
+
+  /** Trainings that still need a worker's attention after a restart. */
+  listUnfinished(): Promise<Pick<TrainingRow, 'id' | 'status'>[]> {
+    return this.db.selectFrom('trainings').select(['id', 'status']).where('status', 'in', ['queued', 'submitting', 'starting', 'processing']).execute();
+  }
+
+  /**
+   * Compare-and-set: applies `changes` only while the row still has status `expected`.
+   * Returns false when another writer changed the status first (the caller re-reads and re-decides).
+   */
+  async updateIfStatus(id: string, expected: TrainingStatus, changes: Updateable<TrainingsTable>, executor: Executor = this.db): Promise<boolean> {
+    const result = await executor.updateTable('trainings').set(changes).where('id', '=', id).where('status', '=', expected).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** For fields no status decision depends on (progress, bookkeeping). Never changes status. */
+  async patch(id: string, changes: Omit<Updateable<TrainingsTable>, 'status'>, executor: Executor = this.db): Promise<void> {
+    await executor.updateTable('trainings').set(changes).where('id', '=', id).execute();
+  }
+
+  async appendLoss(trainingId: string, samples: { step: number; loss: number; meanLoss: number }[], replace: boolean, executor: Executor = this.db): Promise<void> {
+    if (replace) await executor.deleteFrom('training_loss').where('training_id', '=', trainingId).execute();
+    if (samples.length === 0) return;
+    await executor
+      .insertInto('training_loss')
+      .values(samples.map((s) => ({ training_id: trainingId, step: s.step, loss: s.loss, mean_loss: s.meanLoss })))
+      .onConflict((oc) => oc.columns(['training_id', 'step']).doNothing())
+      .execute();
+  }
+
+  lossSeries(trainingId: string) {
+    return this.db.selectFrom('training_loss').select(['step', 'loss', 'mean_loss']).where('training_id', '=', trainingId).orderBy('step').execute();
+  }
+
+  /** Records a webhook id; false when it was already seen (a retry or a replay). */
+  async recordWebhookDelivery(id: string, at: string): Promise<boolean> {
+    const result = await this.db.insertInto('webhook_deliveries').values({ id, received_at: at }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+  }
+
+  async forgetWebhookDelivery(id: string): Promise<void> {
+    await this.db.deleteFrom('webhook_deliveries').where('id', '=', id).execute();
+  }
+
+  async pruneWebhookDeliveries(before: string): Promise<void> {
+    await this.db.deleteFrom('webhook_deliveries').where('received_at', '<', before).execute();
+  }
+
+  async getSetting(key: string): Promise<string | undefined> {
+    return (await this.db.selectFrom('provider_settings').select('value').where('key', '=', key).executeTakeFirst())?.value;
+  }
+
+  async putSetting(key: string, value: string, at: string): Promise<void> {
+    await this.db
+      .insertInto('provider_settings')
+      .values({ key, value, updated_at: at })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: at }))
+      .execute();
+  }
+
+  /** Speed and overhead of finished runs, for the estimate (see estimate.ts). */
+  finishedRunStats(baseModel: string, resolution: number, limit = 20) {
+    return this.db
+      .selectFrom('trainings')
+      .select(['steps', 'it_per_second', 'started_at', 'completed_at', 'predict_seconds'])
+      .where('base_model', '=', baseModel)
+      .where('resolution', '=', resolution)
+      .where('status', '=', 'succeeded')
+      .where('it_per_second', 'is not', null)
+      .orderBy('completed_at', 'desc')
+      .limit(limit)
+      .execute();
+  }
+}
