@@ -1,0 +1,35 @@
+import { Navigate, Route, Routes } from 'react-router';
+import { RequireSignedIn, RequireSignedOut } from './auth/session.tsx';
+import { AppShell } from './components/AppShell.tsx';
+import { ModelPage } from './pages/ModelPage.tsx';
+import { ModelsPage } from './pages/ModelsPage.tsx';
+import { NewModelPage } from './pages/NewModelPage.tsx';
+import { NotFoundPage } from './pages/NotFoundPage.tsx';
+import { SettingsLayout } from './pages/SettingsLayout.tsx';
+import { SignInPage } from './pages/SignInPage.tsx';
+import { SignUpPage } from './pages/SignUpPage.tsx';
+import { TokensPage } from './pages/TokensPage.tsx';
+
+export function App() {
+  return (
+    <Routes>
+      <Route element={<RequireSignedOut />}>
+        <Route path="/signin" element={<SignInPage />} />
+        <Route path="/signup" element={<SignUpPage />} />
+      </Route>
+      <Route element={<RequireSignedIn />}>
+        <Route element={<AppShell />}>
+          <Route index element={<Navigate to="/models" replace />} />
+          <Route path="/models" element={<ModelsPage />} />
+          <Route path="/models/new" element={<NewModelPage />} />
+          <Route path="/models/:id" element={<ModelPage />} />
+          <Route path="/settings" element={<SettingsLayout />}>
+            <Route index element={<Navigate to="/settings/tokens" replace />} />
+            <Route path="tokens" element={<TokensPage />} />
+          </Route>
+          <Route path="*" element={<NotFoundPage />} />
+        </Route>
+      </Route>
+    </Routes>
+  );
+}

@@ -1,0 +1,214 @@
+import { useState } from 'react';
+import { Link, useLocation, useNavigate, useParams } from 'react-router';
+import { isNotFound } from '../api/client.ts';
+import { useDeleteModel, useModel, useUpdateModel } from '../api/queries.ts';
+import type { Model } from '../api/types.ts';
+import { StatusBadge, VisibilityBadge } from '../components/Badges.tsx';
+import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
+import { ModelForm } from '../components/ModelForm.tsx';
+import { PageHeading } from '../components/PageHeading.tsx';
+import { ErrorState, LoadingState } from '../components/States.tsx';
+import { StepIndicator } from '../components/StepIndicator.tsx';
+import type { ModelInput } from '../api/endpoints.ts';
+import { formatDateTime } from '../lib/format.ts';
+import { modelTypeLabel, statusLabel, visibilityLabel } from '../lib/model-labels.ts';
+import { NotFoundPage } from './NotFoundPage.tsx';
+
+export function ModelPage() {
+  const { id = '' } = useParams();
+  const model = useModel(id);
+
+  if (model.isPending) return <LoadingState label="Loading model…" />;
+  if (model.isError) {
+    if (isNotFound(model.error)) {
+      return (
+        <NotFoundPage
+          title="Model not found"
+          message="There is no model at this address, or it is private and belongs to someone else."
+        />
+      );
+    }
+    return <ErrorState title="Couldn't load this model" message={model.error.message} onRetry={() => void model.refetch()} />;
+  }
+  return <ModelDetails key={model.data.id} model={model.data} />;
+}
+
+function changedFields(before: Model, after: ModelInput): Partial<ModelInput> {
+  const changes: Partial<ModelInput> = {};
+  if (after.name !== before.name) changes.name = after.name;
+  if (after.description !== before.description) changes.description = after.description;
+  if (after.visibility !== before.visibility) changes.visibility = after.visibility;
+  if (after.modelType !== before.modelType) changes.modelType = after.modelType;
+  return changes;
+}
+
+function ModelDetails({ model }: { model: Model }) {
+  const location = useLocation();
+  const navigate = useNavigate();
+  const update = useUpdateModel(model.id);
+  const remove = useDeleteModel(model.id);
+  const [editing, setEditing] = useState(false);
+  const [confirmingDelete, setConfirmingDelete] = useState(false);
+  const [notice, setNotice] = useState<string | null>(
+    (location.state as { created?: boolean } | null)?.created ? 'Model created.' : null,
+  );
+
+  return (
+    <div className="page page--narrow">
+      <nav aria-label="Breadcrumb" className="breadcrumb">
+        <Link to={model.isOwner ? '/models' : '/models?tab=public'}>{model.isOwner ? 'Models' : 'Public models'}</Link>
+        <span aria-hidden="true"> / </span>
+        <span aria-current="page">{model.name}</span>
+      </nav>
+
+      {notice && (
+        <div className="alert alert--success" role="status">
+          <span>{notice}</span>
+          <button type="button" className="alert__dismiss" onClick={() => setNotice(null)} aria-label="Dismiss message">
+            ×
+          </button>
+        </div>
+      )}
+
+      <div className="model-header">
+        <div className={`model-header__thumb model-card__thumb--${model.modelType}`} aria-hidden="true">
+          <span>{model.name.trim().charAt(0).toUpperCase()}</span>
+        </div>
+        <div className="model-header__text">
+          <PageHeading title={model.name}>{model.name}</PageHeading>
+          <div className="model-card__badges">
+            <VisibilityBadge visibility={model.visibility} />
+            <StatusBadge status={model.status} />
+            <span className="badge badge--neutral">{modelTypeLabel(model.modelType)}</span>
+          </div>
+        </div>
+        {model.isOwner && !editing && (
+          <div className="model-header__actions">
+            <button type="button" className="button button--secondary" onClick={() => setEditing(true)}>
+              Edit details
+            </button>
+          </div>
+        )}
+      </div>
+
+      {editing ? (
+        <section className="panel" aria-labelledby="edit-heading">
+          <h2 id="edit-heading" className="panel__title">
+            Edit details
+          </h2>
+          <ModelForm
+            initial={{ name: model.name, description: model.description, visibility: model.visibility, modelType: model.modelType }}
+            submitLabel="Save changes"
+            busyLabel="Saving…"
+            busy={update.isPending}
+            onSubmit={async (input) => {
+              const changes = changedFields(model, input);
+              if (Object.keys(changes).length > 0) await update.mutateAsync(changes);
+              setEditing(false);
+              setNotice(Object.keys(changes).length > 0 ? 'Changes saved.' : 'Nothing to change.');
+            }}
+            secondaryAction={
+              <button type="button" className="button button--ghost" onClick={() => setEditing(false)}>
+                Cancel
+              </button>
+            }
+          />
+        </section>
+      ) : (
+        <>
+          <section className="panel" aria-labelledby="about-heading">
+            <h2 id="about-heading" className="panel__title">
+              About this model
+            </h2>
+            {model.description ? (
+              <p className="model-description">{model.description}</p>
+            ) : (
+              <p className="muted">{model.isOwner ? 'No description yet. Adding one helps you write prompts later.' : 'No description.'}</p>
+            )}
+            <dl className="details">
+              <div>
+                <dt>Type</dt>
+                <dd>{modelTypeLabel(model.modelType)}</dd>
+              </div>
+              <div>
+                <dt>Visibility</dt>
+                <dd>{visibilityLabel(model.visibility)}</dd>
+              </div>
+              <div>
+                <dt>Status</dt>
+                <dd>{statusLabel(model.status)}</dd>
+              </div>
+              <div>
+                <dt>Owner</dt>
+                <dd>{model.isOwner ? `${model.owner.displayName} (you)` : model.owner.displayName}</dd>
+              </div>
+              <div>
+                <dt>Created</dt>
+                <dd>
+                  <time dateTime={model.createdAt}>{formatDateTime(model.createdAt)}</time>
+                </dd>
+              </div>
+              <div>
+                <dt>Last updated</dt>
+                <dd>
+                  <time dateTime={model.updatedAt}>{formatDateTime(model.updatedAt)}</time>
+                </dd>
+              </div>
+            </dl>
+          </section>
+
+          {model.isOwner && model.status === 'draft' && (
+            <section className="panel" aria-labelledby="next-heading">
+              <h2 id="next-heading" className="panel__title">
+                Training
+              </h2>
+              <StepIndicator current={null} completedThrough={1} />
+              <p className="muted">
+                Basic information is done. Uploading training images and starting training are coming to The Way soon —
+                your draft is saved until then.
+              </p>
+            </section>
+          )}
+
+          {model.isOwner && (
+            <section className="panel panel--danger" aria-labelledby="danger-heading">
+              <h2 id="danger-heading" className="panel__title">
+                Delete this model
+              </h2>
+              <p>Deleting a model removes it and everything it owns. This cannot be undone.</p>
+              <button type="button" className="button button--danger" onClick={() => setConfirmingDelete(true)}>
+                Delete model
+              </button>
+            </section>
+          )}
+        </>
+      )}
+
+      <ConfirmDialog
+        open={confirmingDelete}
+        title={`Delete “${model.name}”?`}
+        confirmLabel="Delete model"
+        busyLabel="Deleting…"
+        busy={remove.isPending}
+        error={remove.isError ? remove.error.message : undefined}
+        onCancel={() => {
+          setConfirmingDelete(false);
+          remove.reset();
+        }}
+        onConfirm={() =>
+          remove.mutate(undefined, {
+            onSuccess: () => navigate('/models', { replace: true, state: { deletedModel: model.name } }),
+          })
+        }
+      >
+        <p>
+          This permanently deletes the model and everything it owns: its training images, its trainings and their
+          results, and every image generated with it.
+        </p>
+        <p>
+          <strong>This cannot be undone.</strong>
+        </p>
+      </ConfirmDialog>
+    </div>
+  );
+}
