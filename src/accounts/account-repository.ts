@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, UsersTable, ApiTokensTable } from '../db/schema.ts';
+import { reusableQuery } from '../db/reusable-query.ts';
 import type { ApiToken, User } from './types.ts';
 
 const toUser = (row: Selectable<UsersTable>): User => ({
@@ -18,6 +19,24 @@ const toToken = (row: Selectable<ApiTokensTable>): ApiToken => ({
   lastUsedAt: row.last_used_at,
   expiresAt: row.expires_at,
 });
+
+const tokenLookup = reusableQuery((db: Kysely<Database>, a: { tokenHash: string; now: string }) =>
+  db
+    .selectFrom('api_tokens')
+    .innerJoin('users', 'users.id', 'api_tokens.user_id')
+    .select(['api_tokens.id as token_id', 'api_tokens.last_used_at', 'users.id', 'users.email', 'users.display_name',
+      'users.role', 'users.created_at', 'users.password_hash'])
+    .where('api_tokens.token_hash', '=', a.tokenHash)
+    .where((eb) => eb.or([eb('api_tokens.expires_at', 'is', null), eb('api_tokens.expires_at', '>', a.now)])), ['tokenHash', 'now']);
+
+const sessionLookup = reusableQuery((db: Kysely<Database>, a: { idHash: string; now: string }) =>
+  db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .select(['sessions.id_hash', 'sessions.csrf_token', 'sessions.last_seen_at', 'users.id', 'users.email',
+      'users.display_name', 'users.role', 'users.created_at', 'users.password_hash'])
+    .where('sessions.id_hash', '=', a.idHash)
+    .where('sessions.expires_at', '>', a.now), ['idHash', 'now']);
 
 export class AccountRepository {
   private readonly db: Kysely<Database>;
@@ -48,16 +67,10 @@ export class AccountRepository {
     await this.db.insertInto('sessions').values(row).execute();
   }
 
+  /** Runs on every cookie request, hence compiled once. */
   async findSession(idHash: string, now: string) {
-    return this.db
-      .selectFrom('sessions')
-      .innerJoin('users', 'users.id', 'sessions.user_id')
-      .select(['sessions.id_hash', 'sessions.csrf_token', 'sessions.last_seen_at', 'users.id', 'users.email',
-        'users.display_name', 'users.role', 'users.created_at', 'users.password_hash'])
-      .where('sessions.id_hash', '=', idHash)
-      .where('sessions.expires_at', '>', now)
-      .executeTakeFirst()
-      .then((row) => row && { user: toUser(row), csrfToken: row.csrf_token, lastSeenAt: row.last_seen_at });
+    const [row] = await sessionLookup(this.db, { idHash, now });
+    return row && { user: toUser(row), csrfToken: row.csrf_token, lastSeenAt: row.last_seen_at };
   }
 
   async touchSession(idHash: string, lastSeenAt: string, expiresAt: string): Promise<void> {
@@ -78,15 +91,9 @@ export class AccountRepository {
     return toToken(row);
   }
 
+  /** Runs on every API-token request, hence compiled once. */
   async findApiTokenByHash(tokenHash: string, now: string) {
-    const row = await this.db
-      .selectFrom('api_tokens')
-      .innerJoin('users', 'users.id', 'api_tokens.user_id')
-      .select(['api_tokens.id as token_id', 'api_tokens.last_used_at', 'users.id', 'users.email', 'users.display_name',
-        'users.role', 'users.created_at', 'users.password_hash'])
-      .where('api_tokens.token_hash', '=', tokenHash)
-      .where((eb) => eb.or([eb('api_tokens.expires_at', 'is', null), eb('api_tokens.expires_at', '>', now)]))
-      .executeTakeFirst();
+    const [row] = await tokenLookup(this.db, { tokenHash, now });
     return row && { user: toUser(row), tokenId: row.token_id, lastUsedAt: row.last_used_at };
   }
 

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
+import { reusableQuery } from './reusable-query.ts';
 
 /** Call inside the transaction that changes the collection, so the bump and the change commit together. */
 export async function bumpRevisions(db: Kysely<Database>, keys: string[]): Promise<void> {
@@ -12,7 +13,13 @@ export async function bumpRevisions(db: Kysely<Database>, keys: string[]): Promi
   }
 }
 
+// Read on every list request, hence compiled once.
+const revisionLookup = reusableQuery(
+  (db: Kysely<Database>, a: { key: string }) => db.selectFrom('collection_revisions').select('rev').where('key', '=', a.key),
+  ['key'],
+);
+
 export async function readRevision(db: Kysely<Database>, key: string): Promise<number> {
-  const row = await db.selectFrom('collection_revisions').select('rev').where('key', '=', key).executeTakeFirst();
+  const [row] = await revisionLookup(db, { key });
   return row ? Number(row.rev) : 0;
 }

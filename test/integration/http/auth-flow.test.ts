@@ -138,3 +138,22 @@ describe('HTTPS deployments', () => {
     }
   });
 });
+
+describe('security headers', () => {
+  it('sends CSP, framing, sniffing and referrer protections on API and page responses', async () => {
+    const t = await startTestApp('sqlite');
+    try {
+      for (const url of ['/api/health', '/api/models', '/models']) {
+        const res = await t.request({ method: 'GET', url });
+        expect(res.headers['content-security-policy']).toMatch(/default-src 'self'/);
+        expect(res.headers['content-security-policy']).toMatch(/frame-ancestors 'none'/);
+        expect(res.headers['x-content-type-options']).toBe('nosniff');
+        expect(res.headers['x-frame-options']).toBe('DENY');
+        expect(res.headers['referrer-policy']).toBe('no-referrer');
+        expect(res.headers['strict-transport-security']).toBeUndefined();
+      }
+    } finally {
+      await t.close();
+    }
+  });
+});
