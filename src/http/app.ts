@@ -13,6 +13,7 @@ import { errorBody, installErrorHandler } from './error-handler.ts';
 import { authRoutes } from './routes/auth-routes.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { modelRoutes } from './routes/model-routes.ts';
+import { eventRoutes } from './routes/event-routes.ts';
 import { tokenRoutes } from './routes/token-routes.ts';
 
 /** Headers whose values are credentials: never written to a log. */
@@ -71,6 +72,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   }));
   await app.register(tokenRoutes(ctx.accounts));
   await app.register(modelRoutes(ctx.models));
+  await app.register(eventRoutes(ctx.events));
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await registerWebApp(app, config.webDistDir);

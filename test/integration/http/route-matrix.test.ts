@@ -14,6 +14,8 @@ interface RouteCase {
   body?: Record<string, unknown>;
   query?: Record<string, string>;
   ok: number;
+  /** A never-ending stream: its success case is covered over real HTTP in test/integration/events. */
+  stream?: boolean;
 }
 
 const PUBLIC_ROUTES = new Set(['GET /api/health', 'POST /api/auth/signup', 'POST /api/auth/signin', 'POST /api/auth/signout']);
@@ -31,6 +33,7 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/models/:id': { setup: privateModel, ok: 200 },
   'PATCH /api/models/:id': { setup: privateModel, body: { description: 'changed' }, ok: 200 },
   'DELETE /api/models/:id': { setup: privateModel, ok: 204 },
+  'GET /api/events': { ok: 200, stream: true },
 };
 
 describe.each(DIALECTS)('route authorization matrix (%s)', (dialect) => {
@@ -66,7 +69,7 @@ describe.each(DIALECTS)('route authorization matrix (%s)', (dialect) => {
       expect(res.json().error.code).toBe('unauthenticated');
     });
 
-    it(`${route} answers its owner`, async () => {
+    if (!c.stream) it(`${route} answers its owner`, async () => {
       const id = c.setup ? await c.setup(t, owner) : undefined;
       const res = await t.request({ method, url: build(id), as: owner, ...(c.body && { payload: { ...c.body, ...(c.body.name ? { name: `${c.body.name} ${Math.random()}` } : {}) } }) });
       expect(res.statusCode, res.body).toBe(c.ok);
