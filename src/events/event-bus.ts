@@ -7,10 +7,20 @@ import { EventEmitter } from 'node:events';
  */
 export interface PlatformEvent {
   type: 'training.updated' | 'model.updated';
+  /** Only this user's streams receive the event. */
   ownerId: string;
   modelId: string;
-  trainingId?: string;
-  status?: string;
+  trainingId?: string | undefined;
+  status?: string | undefined;
+  /** A compact snapshot so a live page updates without re-reading (computed once, not per subscriber). */
+  progress?: {
+    stage: string | null;
+    percent: number | null;
+    step: number | null;
+    totalSteps: number | null;
+    trainerEtaSeconds: number | null;
+    loss: number | null;
+  } | undefined;
   at: string;
 }
 

@@ -61,6 +61,13 @@ export interface TrainingProvider {
   cancelTraining(id: string): Promise<RemoteTraining>;
   /** The trained weights archive (trained_model.tar) as a stream. */
   downloadWeights(url: string): Promise<Readable>;
-  /** Key material for verifying this provider's webhooks. */
-  webhookSecret(): Promise<string>;
+  /**
+   * Checks a webhook's signature and freshness over the raw body and parses the training in it.
+   * `reason` is safe to show (it never contains key material).
+   */
+  verifyWebhook(headers: Record<string, string | string[] | undefined>, rawBody: Buffer, now: Date): Promise<WebhookVerdict>;
 }
+
+export type WebhookVerdict =
+  | { ok: true; webhookId: string; training: RemoteTraining }
+  | { ok: false; reason: string };

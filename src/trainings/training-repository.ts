@@ -23,6 +23,10 @@ export class TrainingRepository {
     return this.db.selectFrom('trainings').selectAll().where('remote_id', '=', remoteId).executeTakeFirst();
   }
 
+  findSubmittingByDatasetUrl(url: string): Promise<TrainingRow | undefined> {
+    return this.db.selectFrom('trainings').selectAll().where('dataset_url', '=', url).where('remote_id', 'is', null).executeTakeFirst();
+  }
+
   listForModel(modelId: string, limit = 50): Promise<TrainingRow[]> {
     return this.db.selectFrom('trainings').selectAll().where('model_id', '=', modelId).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
   }

@@ -293,6 +293,34 @@ export class TrainingService {
     throw new Error(`Training ${trainingId} kept changing while applying a provider update.`);
   }
 
+  /**
+   * A Replicate webhook: verified (signature over the raw body, 5-minute timestamp window),
+   * deduplicated by webhook-id (Replicate retries the final one), then fed to `applyRemote`
+   * like a poll result. Nothing changes unless all checks pass.
+   */
+  async handleWebhook(headers: Record<string, string | string[] | undefined>, rawBody: Buffer): Promise<{ outcome: 'applied' | 'duplicate' }> {
+    const provider = this.#provider;
+    if (!provider || !this.#options.webhookUrl) throw notFound('Webhook endpoint');
+    const verdict = await provider.verifyWebhook(headers, rawBody, this.#now());
+    if (!verdict.ok) throw new AppError('unauthenticated', `Webhook rejected: ${verdict.reason}.`);
+    const remote = verdict.training;
+    const datasetUrl = remote.input.input_images;
+    const row = (await this.#repo.findByRemoteId(remote.id))
+      // A webhook can beat the create call's response: match the dataset URL only that training used.
+      ?? (typeof datasetUrl === 'string' ? await this.#repo.findSubmittingByDatasetUrl(datasetUrl) : undefined);
+    if (!row) throw notFound('Training for this webhook');
+    if (!(await this.#repo.recordWebhookDelivery(verdict.webhookId, this.#now().toISOString()))) return { outcome: 'duplicate' };
+    try {
+      if (!row.remote_id) await this.#adopt(row, remote);
+      else await this.applyRemote(row.id, remote);
+    } catch (error) {
+      // Not processed: let Replicate's retry (same webhook-id) try again.
+      await this.#repo.forgetWebhookDelivery(verdict.webhookId);
+      throw error;
+    }
+    return { outcome: 'applied' };
+  }
+
   // ─── Job handlers (idempotent; payloads carry only the id) ─────────────────────────────────
 
   /**
@@ -511,7 +539,16 @@ export class TrainingService {
   }
 
   #publish(row: TrainingRow): void {
-    this.#events.publish({ type: 'training.updated', ownerId: row.owner_id, modelId: row.model_id, trainingId: row.id, status: row.status, at: this.#now().toISOString() });
+    const { progress } = toView(row);
+    this.#events.publish({
+      type: 'training.updated',
+      ownerId: row.owner_id,
+      modelId: row.model_id,
+      trainingId: row.id,
+      status: row.status,
+      progress: { stage: progress.stage, percent: progress.percent, step: progress.step, totalSteps: progress.totalSteps, trainerEtaSeconds: progress.trainerEtaSeconds, loss: progress.loss },
+      at: this.#now().toISOString(),
+    });
   }
 }
 

@@ -1,5 +1,7 @@
 import { Readable } from 'node:stream';
-import type { CreateRemoteTraining, RemoteTraining, TrainerRef, TrainingProvider } from '../training-provider.ts';
+import type { CreateRemoteTraining, RemoteTraining, TrainerRef, TrainingProvider, WebhookVerdict } from '../training-provider.ts';
+import { verifyWebhook } from './webhook-signature.ts';
+import { isTerminalStatus } from './types.ts';
 import type { ReplicateClient } from './client.ts';
 import { isReplicateApiError } from './errors.ts';
 import type { ReplicateTraining } from './types.ts';
@@ -111,7 +113,21 @@ export class ReplicateTrainingProvider implements TrainingProvider {
     return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
   }
 
-  webhookSecret(): Promise<string> {
+  async verifyWebhook(headers: Record<string, string | string[] | undefined>, rawBody: Buffer, now: Date): Promise<WebhookVerdict> {
+    const verdict = verifyWebhook({ secret: await this.#webhookSecret(), headers, rawBody, now: () => now.getTime() });
+    if (!verdict.ok) return { ok: false, reason: verdict.reason.replaceAll('_', ' ') };
+    let body: ReplicateTraining;
+    try {
+      body = JSON.parse(Buffer.from(rawBody).toString('utf8')) as ReplicateTraining;
+    } catch {
+      return { ok: false, reason: 'body is not JSON' };
+    }
+    const known = isTerminalStatus(body?.status) || body?.status === 'starting' || body?.status === 'processing';
+    if (typeof body?.id !== 'string' || !known) return { ok: false, reason: 'body is not a training object' };
+    return { ok: true, webhookId: verdict.webhookId, training: toRemote(body) };
+  }
+
+  #webhookSecret(): Promise<string> {
     // Fetched once per process; a failed fetch is retried on the next webhook.
     this.#secret ??= this.#client.getWebhookSecret().catch((error: unknown) => {
       this.#secret = undefined;
