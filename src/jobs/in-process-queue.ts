@@ -1,0 +1,359 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { sql, type Kysely } from 'kysely';
+import type { z } from 'zod';
+import type { Database } from '../db/schema.ts';
+import {
+  assertHandled,
+  assertMaxAttempts,
+  describeJobError,
+  retryDelayMs,
+  serializePayload,
+  UnknownJobError,
+  type AnyJobDefinition,
+  type EnqueueOptions,
+  type JobInfo,
+  type JobQueue,
+  type JobResult,
+  type JobSpec,
+  type StartOptions,
+  type StopOptions,
+} from './jobs.ts';
+
+/**
+ * The predicate of the partial unique index `jobs_singleton_active`, as literal SQL: SQLite only
+ * matches an ON CONFLICT target to a partial index whose WHERE clause is written the same way
+ * (bound parameters do not match).
+ */
+const ACTIVE_SINGLETON = sql<boolean>`singleton_key is not null and state in ('queued', 'running')`;
+
+export interface InProcessQueueOptions {
+  /** A claimed job belongs to this worker until its lease ends; heartbeats extend it. Default 30 s. */
+  leaseMs?: number;
+  /** How often due jobs enqueued elsewhere (or delayed ones) are looked for. Default 1 s. */
+  pollIntervalMs?: number;
+  now?: () => Date;
+  random?: () => number;
+  logger?: { error(details: object, message: string): void; warn(details: object, message: string): void };
+}
+
+interface Running {
+  id: string;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * The embedded jobs adapter: jobs are rows in the application's own database (SQLite or
+ * PostgreSQL), so they survive restarts and can be enqueued in the same transaction as the rows
+ * they concern. A worker claims a due job with a compare-and-set, holds it under a lease it
+ * renews while the handler runs, and any worker re-queues jobs whose lease ran out (their worker
+ * died), so a crash loses nothing: the job runs again, which is why handlers are idempotent.
+ */
+export class InProcessJobQueue implements JobQueue {
+  readonly #db: Kysely<Database>;
+  readonly #definitions = new Map<string, AnyJobDefinition>();
+  readonly #workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly #leaseMs: number;
+  readonly #pollIntervalMs: number;
+  readonly #now: () => Date;
+  readonly #random: () => number;
+  readonly #logger: InProcessQueueOptions['logger'];
+  readonly #running = new Map<string, Running>();
+  #concurrency = 1;
+  #started = false;
+  #stopping = false;
+  #pollTimer: NodeJS.Timeout | undefined;
+  #pumping = false;
+  #pumpAgain = false;
+
+  constructor(db: Kysely<Database>, options: InProcessQueueOptions = {}) {
+    this.#db = db;
+    this.#leaseMs = options.leaseMs ?? 30_000;
+    this.#pollIntervalMs = options.pollIntervalMs ?? 1_000;
+    this.#now = options.now ?? (() => new Date());
+    this.#random = options.random ?? Math.random;
+    this.#logger = options.logger;
+  }
+
+  register(...definitions: AnyJobDefinition[]): void {
+    if (this.#started) throw new Error('Register job definitions before start().');
+    for (const d of definitions) {
+      if (this.#definitions.has(d.name)) throw new Error(`Job ${d.name} is registered twice.`);
+      this.#definitions.set(d.name, d);
+    }
+  }
+
+  enqueue<S extends z.ZodType>(job: JobSpec<S>, payload: z.input<S>, options?: EnqueueOptions): Promise<string | null>;
+  enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<string | null>;
+  async enqueue(job: string | JobSpec, payload: unknown, options: EnqueueOptions = {}): Promise<string | null> {
+    const name = typeof job === 'string' ? job : job.name;
+    const definition = this.#definitions.get(name);
+    if (!definition) throw new UnknownJobError(name);
+    const json = serializePayload(definition, payload);
+    const maxAttempts = options.maxAttempts ?? definition.maxAttempts;
+    assertMaxAttempts(maxAttempts);
+    const now = this.#now();
+    const id = randomUUID();
+    const executor = options.transaction ?? this.#db;
+    // ON CONFLICT on the partial unique index: a twin of a queued/running singleton is a no-op,
+    // without an error that would abort the caller's PostgreSQL transaction.
+    const inserted = await executor
+      .insertInto('jobs')
+      .values({
+        id,
+        name,
+        payload: json,
+        state: 'queued',
+        singleton_key: options.singletonKey ?? null,
+        attempts: 0,
+        max_attempts: maxAttempts,
+        run_after: new Date(now.getTime() + Math.max(0, options.delayMs ?? 0)).toISOString(),
+        locked_by: null,
+        locked_until: null,
+        last_error: null,
+        created_at: now.toISOString(),
+        updated_at: now.toISOString(),
+      })
+      .onConflict((oc) => oc.column('singleton_key').where(ACTIVE_SINGLETON).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (!inserted) return null;
+    // Inside a transaction the row is invisible until commit; the poll picks it up then.
+    if (this.#started && !options.transaction) this.#wake();
+    return id;
+  }
+
+  async verifyHandlers(required: Iterable<string | JobSpec> = []): Promise<void> {
+    const registered = new Set(this.#definitions.keys());
+    const requiredNames = [...required].map((r) => (typeof r === 'string' ? r : r.name));
+    const stored = await this.#db.selectFrom('jobs').select('name').distinct().where('state', 'in', ['queued', 'running']).execute();
+    assertHandled([...requiredNames, ...stored.map((r) => r.name)], registered);
+  }
+
+  async start(options: StartOptions = {}): Promise<void> {
+    if (this.#started) return;
+    await this.verifyHandlers();
+    this.#concurrency = Math.max(1, options.concurrency ?? 1);
+    this.#started = true;
+    this.#stopping = false;
+    await this.#recoverExpiredLeases();
+    this.#schedulePoll();
+    this.#wake();
+  }
+
+  async stop(options: StopOptions = {}): Promise<void> {
+    if (!this.#started) return;
+    this.#stopping = true;
+    this.#started = false;
+    clearTimeout(this.#pollTimer);
+    for (const r of this.#running.values()) r.controller.abort(new Error('The job queue is stopping.'));
+    const all = Promise.allSettled([...this.#running.values()].map((r) => r.done));
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    // Handlers that ignored the abort: give their jobs back so the next start runs them again.
+    for (const id of this.#running.keys()) await this.#release(id);
+  }
+
+  async getJob(id: string): Promise<JobInfo | null> {
+    const row = await this.#db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) return null;
+    return {
+      id: row.id,
+      name: row.name,
+      state: row.state,
+      payload: JSON.parse(row.payload),
+      singletonKey: row.singleton_key,
+      attempts: Number(row.attempts),
+      maxAttempts: Number(row.max_attempts),
+      lastError: row.last_error,
+      runAfter: row.run_after,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  // ─── internals ────────────────────────────────────────────────────────────────────────────
+
+  #schedulePoll(): void {
+    clearTimeout(this.#pollTimer);
+    if (!this.#started) return;
+    this.#pollTimer = setTimeout(() => {
+      void this.#recoverExpiredLeases()
+        .catch((error: unknown) => this.#logger?.error({ err: describeJobError(error) }, 'job lease recovery failed'))
+        .finally(() => {
+          this.#wake();
+          this.#schedulePoll();
+        });
+    }, this.#pollIntervalMs);
+    this.#pollTimer.unref();
+  }
+
+  /** Claims and starts due jobs up to the concurrency limit; re-entrant calls coalesce. */
+  #wake(): void {
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    void this.#pump()
+      .catch((error: unknown) => this.#logger?.error({ err: describeJobError(error) }, 'claiming jobs failed'))
+      .finally(() => {
+        this.#pumping = false;
+        if (this.#pumpAgain && this.#started) {
+          this.#pumpAgain = false;
+          this.#wake();
+        }
+      });
+  }
+
+  async #pump(): Promise<void> {
+    while (this.#started && this.#running.size < this.#concurrency) {
+      const claimed = await this.#claimOne();
+      if (!claimed) return;
+      this.#run(claimed);
+    }
+  }
+
+  async #claimOne(): Promise<{ id: string; name: string; payload: string; attempts: number; maxAttempts: number } | null> {
+    const names = [...this.#definitions.keys()];
+    if (names.length === 0) return null;
+    for (let tries = 0; tries < 5; tries++) {
+      const now = this.#now();
+      const candidate = await this.#db
+        .selectFrom('jobs')
+        .select(['id', 'name', 'payload', 'attempts', 'max_attempts'])
+        .where('state', '=', 'queued')
+        .where('run_after', '<=', now.toISOString())
+        .where('name', 'in', names)
+        .orderBy('run_after')
+        .orderBy('created_at')
+        .limit(1)
+        .executeTakeFirst();
+      if (!candidate) return null;
+      const result = await this.#db
+        .updateTable('jobs')
+        .set({
+          state: 'running',
+          locked_by: this.#workerId,
+          locked_until: new Date(now.getTime() + this.#leaseMs).toISOString(),
+          attempts: Number(candidate.attempts) + 1,
+          updated_at: now.toISOString(),
+        })
+        .where('id', '=', candidate.id)
+        .where('state', '=', 'queued')
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 1) {
+        return { id: candidate.id, name: candidate.name, payload: candidate.payload, attempts: Number(candidate.attempts) + 1, maxAttempts: Number(candidate.max_attempts) };
+      }
+      // Another worker took it first: look again.
+    }
+    return null;
+  }
+
+  #run(job: { id: string; name: string; payload: string; attempts: number; maxAttempts: number }): void {
+    const definition = this.#definitions.get(job.name)!;
+    const controller = new AbortController();
+    const heartbeat = setInterval(() => {
+      void this.#extendLease(job.id).then((held) => {
+        if (!held) controller.abort(new Error('This worker lost the job lease.'));
+      }, () => undefined);
+    }, Math.max(50, Math.floor(this.#leaseMs / 3)));
+    heartbeat.unref();
+    const done = (async () => {
+      let outcome: { result: JobResult } | { error: unknown };
+      try {
+        const parsed = definition.payload.parse(JSON.parse(job.payload));
+        outcome = { result: await definition.handler(parsed, { jobId: job.id, name: job.name, attempt: job.attempts, maxAttempts: job.maxAttempts, signal: controller.signal }) };
+      } catch (error) {
+        outcome = { error };
+      } finally {
+        clearInterval(heartbeat);
+      }
+      try {
+        if (controller.signal.aborted) await this.#release(job.id);
+        else if ('error' in outcome) await this.#recordFailure(job, definition, outcome.error);
+        else if (outcome.result && typeof outcome.result === 'object' && 'rerunInMs' in outcome.result) await this.#requeue(job.id, outcome.result.rerunInMs);
+        else await this.#finish(job.id);
+      } catch (error) {
+        // The lease expires and another run picks the job up: at-least-once, never lost.
+        this.#logger?.error({ err: describeJobError(error), job: job.name }, 'recording a job outcome failed');
+      }
+    })().finally(() => {
+      this.#running.delete(job.id);
+      if (this.#started) this.#wake();
+    });
+    this.#running.set(job.id, { id: job.id, controller, done });
+  }
+
+  #mine(id: string) {
+    return this.#db.updateTable('jobs').where('id', '=', id).where('locked_by', '=', this.#workerId).where('state', '=', 'running');
+  }
+
+  async #extendLease(id: string): Promise<boolean> {
+    const now = this.#now();
+    const r = await this.#mine(id).set({ locked_until: new Date(now.getTime() + this.#leaseMs).toISOString() }).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async #finish(id: string): Promise<void> {
+    await this.#mine(id).set({ state: 'succeeded', locked_by: null, locked_until: null, updated_at: this.#now().toISOString() }).execute();
+  }
+
+  /** A polling job asks to run again later: not a failure, and its attempts start over. */
+  async #requeue(id: string, delayMs: number): Promise<void> {
+    const now = this.#now();
+    await this.#mine(id)
+      .set({ state: 'queued', attempts: 0, locked_by: null, locked_until: null, run_after: new Date(now.getTime() + Math.max(0, delayMs)).toISOString(), updated_at: now.toISOString() })
+      .execute();
+    this.#scheduleWakeIn(delayMs);
+  }
+
+  /** Stopped or lease lost: give the job back without counting the attempt. */
+  async #release(id: string): Promise<void> {
+    const now = this.#now();
+    await this.#db
+      .updateTable('jobs')
+      .set((eb) => ({ state: 'queued', attempts: eb('attempts', '-', 1), locked_by: null, locked_until: null, run_after: now.toISOString(), updated_at: now.toISOString() }))
+      .where('id', '=', id)
+      .where('locked_by', '=', this.#workerId)
+      .where('state', '=', 'running')
+      .execute();
+  }
+
+  async #recordFailure(job: { id: string; name: string; attempts: number; maxAttempts: number }, definition: AnyJobDefinition, error: unknown): Promise<void> {
+    const now = this.#now();
+    const message = describeJobError(error);
+    if (job.attempts >= job.maxAttempts) {
+      await this.#mine(job.id).set({ state: 'failed', last_error: message, locked_by: null, locked_until: null, updated_at: now.toISOString() }).execute();
+      this.#logger?.error({ job: job.name, jobId: job.id, attempts: job.attempts, err: message }, 'job failed for good');
+      return;
+    }
+    const delay = retryDelayMs(definition.backoff, job.attempts, this.#random);
+    await this.#mine(job.id)
+      .set({ state: 'queued', last_error: message, locked_by: null, locked_until: null, run_after: new Date(now.getTime() + delay).toISOString(), updated_at: now.toISOString() })
+      .execute();
+    this.#logger?.warn({ job: job.name, jobId: job.id, attempt: job.attempts, retryInMs: delay, err: message }, 'job failed; will retry');
+    this.#scheduleWakeIn(delay);
+  }
+
+  /** Delayed work shorter than the poll interval should not wait for the next poll. */
+  #scheduleWakeIn(ms: number): void {
+    if (ms >= this.#pollIntervalMs) return;
+    const t = setTimeout(() => this.#started && this.#wake(), Math.max(0, ms) + 1);
+    t.unref();
+  }
+
+  /** Jobs whose worker stopped renewing the lease (it crashed) go back to the queue. */
+  async #recoverExpiredLeases(): Promise<void> {
+    const now = this.#now().toISOString();
+    await this.#db
+      .updateTable('jobs')
+      .set({ state: 'queued', locked_by: null, locked_until: null, run_after: now, updated_at: now })
+      .where('state', '=', 'running')
+      .where('locked_until', '<', now)
+      .execute();
+  }
+}
