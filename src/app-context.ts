@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
+import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { openDatabase, type Db } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
@@ -10,6 +11,16 @@ import { ModelService } from './models/model-service.ts';
 import type { BlobStorage } from './storage/storage.ts';
 import { LocalBlobStorage } from './storage/local-storage.ts';
 import { InProcessEventBus, type EventBus } from './events/event-bus.ts';
+import type { JobQueue } from './jobs/jobs.ts';
+import { InProcessJobQueue } from './jobs/in-process-queue.ts';
+import { ReplicateClient, MAX_FILE_BYTES } from './providers/replicate/client.ts';
+import { ReplicateTrainingProvider } from './providers/replicate/replicate-training-provider.ts';
+import { TrainingRepository } from './trainings/training-repository.ts';
+import { TrainingService } from './trainings/training-service.ts';
+import { trainingJobDefinitions } from './trainings/training-jobs.ts';
+import { loadCostTable } from './trainings/estimate.ts';
+import { DatasetRepository } from './datasets/dataset-repository.ts';
+import { DatasetService } from './datasets/dataset-service.ts';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -17,33 +28,109 @@ export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json'
 export interface AppContext {
   config: Config;
   version: string;
+  /** The one logger (pino, JSON); the HTTP server logs through it too. */
+  logger: Logger;
   db: Db;
   accounts: AccountService;
   models: ModelService;
   storage: BlobStorage;
   events: EventBus;
+  jobs: JobQueue;
+  datasets: DatasetService;
+  trainings: TrainingService;
+  /** The Replicate client, or null when no token is configured (training and generation unavailable). */
+  replicate: ReplicateClient | null;
   checkDatabase(): Promise<void>;
+  /** Runs jobs in this process (roles `serve` and `worker`) and resumes unfinished work. */
+  startWorker(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function createAppContext(config: Config, options: { migrate?: boolean } = {}): Promise<AppContext> {
+export interface AppContextOptions {
+  migrate?: boolean;
+  /** Tests shorten the job lease and poll interval. */
+  jobs?: { leaseMs?: number; pollIntervalMs?: number };
+  /** Tests shorten the wait before re-creating a training whose create call had an unknown outcome. */
+  reconcileGraceMs?: number;
+}
+
+export async function createAppContext(config: Config, options: AppContextOptions = {}): Promise<AppContext> {
   const db = openDatabase({ databaseUrl: config.database.url, sqliteFile: config.database.sqliteFile, poolSize: config.database.poolSize });
   if (options.migrate ?? true) await migrateToLatest(db);
   const accounts = new AccountService(new AccountRepository(db.kysely), { sessionTtlDays: config.sessions.ttlDays });
   const models = new ModelService(new ModelRepository(db.kysely));
   const storage: BlobStorage = new LocalBlobStorage(config.storage.localDir);
   const events: EventBus = new InProcessEventBus();
+  const logger = pino({ level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } });
+  const jobs: JobQueue = new InProcessJobQueue(db.kysely, { ...options.jobs, logger: logger.child({ component: 'jobs' }) });
+  const replicate = config.replicate.token
+    ? new ReplicateClient({ token: config.replicate.token, baseUrl: config.replicate.baseUrl, userAgent: `theway/${VERSION}` })
+    : null;
+  const datasets = new DatasetService({
+    repo: new DatasetRepository(db.kysely),
+    models,
+    storage,
+    limits: {
+      maxImageBytes: config.datasets.maxImageBytes,
+      maxImagePixels: config.datasets.maxImagePixels,
+      maxImages: config.datasets.maxImages,
+      maxZipEntries: config.datasets.maxImages * 4 + 50,
+      maxZipInflatedBytes: config.datasets.maxImages * config.datasets.maxImageBytes,
+    },
+  });
+  models.addDeletionHook((modelId) => datasets.deleteModelFiles(modelId));
+  const trainings = new TrainingService({
+    repo: new TrainingRepository(db.kysely),
+    models,
+    datasets,
+    storage,
+    jobs,
+    events,
+    provider: replicate && config.replicate.destination
+      ? new ReplicateTrainingProvider(replicate, { destination: config.replicate.destination, destinationHardware: config.replicate.destinationHardware, maxUploadBytes: MAX_FILE_BYTES })
+      : null,
+    options: {
+      costTable: loadCostTable(config.trainings.costTableFile),
+      webhookUrl: config.replicate.webhookUrl ?? undefined,
+      pollIntervalMs: { active: config.trainings.pollIntervalMs, withWebhooks: Math.max(60_000, config.trainings.pollIntervalMs), max: 5 * 60_000 },
+      reconcileGraceMs: options.reconcileGraceMs ?? 30_000,
+    },
+  });
+  jobs.register(...trainingJobDefinitions(trainings));
+  let workerStarted = false;
   return {
     config,
     version: VERSION,
+    logger,
     db,
     accounts,
     models,
     storage,
     events,
+    jobs,
+    datasets,
+    trainings,
+    replicate,
     checkDatabase: async () => {
       await sql`select 1`.execute(db.kysely);
     },
-    close: () => db.close(),
+    startWorker: async () => {
+      await jobs.start({ concurrency: config.jobs.concurrency });
+      workerStarted = true;
+      await trainings.resumeUnfinished();
+    },
+    close: async () => {
+      if (workerStarted) await jobs.stop({ timeoutMs: 10_000 });
+      await db.close();
+    },
   };
 }
+
+/** Headers whose values are credentials: never written to a log. */
+export const REDACTED_LOG_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-csrf-token"]',
+  'req.headers["webhook-signature"]',
+  'res.headers["set-cookie"]',
+];

@@ -44,6 +44,11 @@ const envSchema = z.object({
   REPLICATE_WEBHOOKS: bool.optional(),
   TRAINING_COST_TABLE: z.string().min(1).default(resolve(import.meta.dirname, '..', 'config', 'training-costs.json')),
   TRAINING_POLL_SECONDS: z.coerce.number().positive().max(3600).default(5),
+  MAX_IMAGE_MB: z.coerce.number().positive().max(200).default(30),
+  MAX_IMAGE_MEGAPIXELS: z.coerce.number().positive().max(500).default(40),
+  MAX_ZIP_MB: z.coerce.number().positive().max(4096).default(500),
+  MAX_UPLOAD_FILES: positiveInt.max(500).default(50),
+  MAX_DATASET_IMAGES: positiveInt.max(1000).default(100),
 });
 
 const SECRET_VARIABLES = new Set(['REPLICATE_API_TOKEN', 'DATABASE_URL']);
@@ -77,6 +82,7 @@ export interface Config {
     webhookUrl: string | null;
   };
   trainings: { costTableFile: string; pollIntervalMs: number };
+  datasets: { maxImageBytes: number; maxImagePixels: number; maxZipBytes: number; maxFilesPerUpload: number; maxImages: number; tmpDir: string };
   webDistDir: string;
 }
 
@@ -133,6 +139,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       webhookUrl: webhooks ? `${e.PUBLIC_URL!.replace(/\/+$/, '')}/api/webhooks/replicate` : null,
     },
     trainings: { costTableFile: resolve(e.TRAINING_COST_TABLE), pollIntervalMs: Math.round(e.TRAINING_POLL_SECONDS * 1000) },
+    datasets: {
+      maxImageBytes: Math.round(e.MAX_IMAGE_MB * 2 ** 20),
+      maxImagePixels: Math.round(e.MAX_IMAGE_MEGAPIXELS * 1e6),
+      maxZipBytes: Math.round(e.MAX_ZIP_MB * 2 ** 20),
+      maxFilesPerUpload: e.MAX_UPLOAD_FILES,
+      maxImages: e.MAX_DATASET_IMAGES,
+      tmpDir: resolve(dataDir, 'tmp'),
+    },
     webDistDir: resolve(import.meta.dirname, '..', 'web', 'dist'),
   };
 }

@@ -7,6 +7,7 @@ import { openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { signUpInput } from './accounts/schemas.ts';
 import { AppError } from './shared/errors.ts';
+import sharp from 'sharp';
 
 const HELP = `The Way — train LoRA image models from your own images.
 
@@ -15,6 +16,7 @@ Usage: npx theway <command> [options]
 Commands:
   serve                 Web server and job worker in one process (the embedded default).
   web                   Web server only (scale mode: run several behind a proxy).
+  worker                Job worker only (submits and tracks trainings, runs generations).
   migrate               Apply database migrations and exit.
   create-user           Create an account: --email <e> --name <display name> [--admin]
                         The password is read from standard input (or prompted for).
@@ -37,24 +39,27 @@ async function readPassword(): Promise<string> {
   }
 }
 
-async function serve(config: Config, role: 'serve' | 'web'): Promise<void> {
+async function run(config: Config, role: 'serve' | 'web' | 'worker'): Promise<void> {
+  // libvips' operation cache only holds memory for a stream of unique uploads.
+  sharp.cache(false);
   const ctx = await createAppContext(config);
-  const app = await buildApp(ctx);
+  const app = role === 'worker' ? null : await buildApp(ctx);
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    app.log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
+    ctx.logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 15_000);
     force.unref();
-    await app.close();
+    await app?.close();
     await ctx.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-  await app.listen({ host: config.host, port: config.port });
-  app.log.info({ role, database: ctx.db.dialect, dataDir: config.dataDir }, 'The Way is running');
+  if (role !== 'web') await ctx.startWorker();
+  if (app) await app.listen({ host: config.host, port: config.port });
+  ctx.logger.info({ role, database: ctx.db.dialect, dataDir: config.dataDir, training: ctx.replicate ? 'replicate' : 'not configured' }, 'The Way is running');
 }
 
 async function createUser(config: Config, argv: string[]): Promise<void> {
@@ -86,7 +91,8 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve':
     case 'web':
-      return serve(config, command);
+    case 'worker':
+      return run(config, command);
     case 'migrate': {
       const db = openDatabase({ databaseUrl: config.database.url, sqliteFile: config.database.sqliteFile });
       try {

@@ -9,6 +9,8 @@ export interface Database {
   models: ModelsTable;
   jobs: JobsTable;
   collection_revisions: CollectionRevisionsTable;
+  dataset_images: DatasetImagesTable;
+  model_datasets: ModelDatasetsTable;
   trainings: TrainingsTable;
   training_loss: TrainingLossTable;
   webhook_deliveries: WebhookDeliveriesTable;
@@ -158,5 +160,33 @@ export interface WebhookDeliveriesTable {
 export interface ProviderSettingsTable {
   key: string;
   value: string;
+  updated_at: string;
+}
+
+export interface DatasetImagesTable {
+  id: string;
+  model_id: string;
+  sha256: string;
+  original_name: string;
+  image_key: string;
+  thumb_key: string;
+  width: number;
+  height: number;
+  format: string;
+  bytes: number;
+  /** 0 or 1. */
+  had_alpha: number;
+  /** JSON: ImageMetrics without the hash. */
+  metrics: string;
+  perceptual_hash: string;
+  caption: string;
+  created_at: string;
+}
+
+export interface ModelDatasetsTable {
+  model_id: string;
+  /** Null: derived from the model name. */
+  trigger_word: string | null;
+  caption_prefix: string;
   updated_at: string;
 }

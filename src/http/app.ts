@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -14,20 +14,14 @@ import { authRoutes } from './routes/auth-routes.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { modelRoutes } from './routes/model-routes.ts';
 import { eventRoutes } from './routes/event-routes.ts';
+import { datasetRoutes } from './routes/dataset-routes.ts';
+import { trainingRoutes, webhookRoutes } from './routes/training-routes.ts';
 import { tokenRoutes } from './routes/token-routes.ts';
-
-/** Headers whose values are credentials: never written to a log. */
-export const REDACTED_LOG_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["x-csrf-token"]',
-  'res.headers["set-cookie"]',
-];
 
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const { config } = ctx;
   const app = Fastify({
-    logger: { level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } },
+    loggerInstance: ctx.logger as FastifyBaseLogger,
     trustProxy: config.trustProxy,
     bodyLimit: 1024 * 1024,
     // The id parameter is validated as a UUID; anything longer is garbage.
@@ -73,6 +67,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(tokenRoutes(ctx.accounts));
   await app.register(modelRoutes(ctx.models));
   await app.register(eventRoutes(ctx.events));
+  await app.register(datasetRoutes(ctx.datasets, { tmpDir: config.datasets.tmpDir, maxFileBytes: config.datasets.maxZipBytes, maxFilesPerRequest: config.datasets.maxFilesPerUpload }));
+  await app.register(trainingRoutes(ctx.trainings));
+  await app.register(webhookRoutes(ctx.trainings));
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await registerWebApp(app, config.webDistDir);

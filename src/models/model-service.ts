@@ -87,6 +87,12 @@ export class ModelService {
     return toModel(row, viewer);
   }
 
+  /** For internal callers (jobs, other domains) that act on the system's behalf, not a viewer's. */
+  async getForSystem(id: string): Promise<{ id: string; name: string; ownerId: string; modelType: Model['modelType']; visibility: Model['visibility'] } | undefined> {
+    const row = await this.repo.findById(id);
+    return row && { id: row.id, name: row.name, ownerId: row.owner_id, modelType: row.model_type, visibility: row.visibility };
+  }
+
   /** Changing or deleting requires ownership; a public model of someone else still answers 404. */
   private async getOwnedRow(viewer: User, id: string): Promise<ModelRow> {
     const row = await this.repo.findById(id);

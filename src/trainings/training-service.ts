@@ -214,8 +214,9 @@ export class TrainingService {
   /** The trained LoRA (`lora.safetensors`) for the owner, or anyone when the model is public. */
   async openWeights(viewer: User, id: string): Promise<{ stream: Readable; size: number; filename: string }> {
     const row = await this.#repo.findById(id);
-    if (!row) throw notFound('Training');
-    const model = await this.#models.get(viewer, row.model_id); // 404 unless own or public
+    // Someone else's private model answers exactly like a training that does not exist.
+    const model = row && (await this.#models.get(viewer, row.model_id).catch(() => undefined));
+    if (!row || !model) throw notFound('Training');
     if (!row.weights_key) throw notFound('Trained weights');
     const stat = await this.#storage.stat(row.weights_key);
     if (!stat) throw notFound('Trained weights');

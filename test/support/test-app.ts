@@ -21,7 +21,13 @@ export interface TestApp {
 }
 
 /** A real app (real database of the given dialect, real routes), driven through Fastify's inject. */
-export async function startTestApp(dialect: Dialect, env: Record<string, string> = {}): Promise<TestApp> {
+export interface TestAppOptions {
+  /** Run the job worker in the test process (trainings, generations). */
+  worker?: boolean;
+  reconcileGraceMs?: number;
+}
+
+export async function startTestApp(dialect: Dialect, env: Record<string, string> = {}, options: TestAppOptions = {}): Promise<TestApp> {
   const testDb = await createTestDb(dialect);
   const dataDir = mkdtempSync(join(tmpdir(), 'theway-app-'));
   const config = loadConfig({
@@ -32,9 +38,10 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
     ...env,
   });
   if (dialect === 'sqlite') config.database.sqliteFile = testDb.location;
-  const ctx = await createAppContext(config);
+  const ctx = await createAppContext(config, { jobs: { leaseMs: 5_000, pollIntervalMs: 50 }, reconcileGraceMs: options.reconcileGraceMs ?? 200 });
   const app = await buildApp(ctx);
   await app.ready();
+  if (options.worker) await ctx.startWorker();
   return {
     app,
     ctx,
