@@ -34,6 +34,8 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
     NODE_ENV: 'test',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'silent',
+    // Tests poll the API in tight loops; the rate limit has its own tests.
+    API_RATE_LIMIT_PER_MIN: '100000',
     ...(dialect === 'postgres' ? { DATABASE_URL: testDb.location } : {}),
     ...env,
   });
