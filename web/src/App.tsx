@@ -2,6 +2,10 @@ import { Navigate, Route, Routes } from 'react-router';
 import { RequireSignedIn, RequireSignedOut } from './auth/session.tsx';
 import { AppShell } from './components/AppShell.tsx';
 import { ModelPage } from './pages/ModelPage.tsx';
+import { DatasetPage } from './pages/DatasetPage.tsx';
+import { TrainPage } from './pages/TrainPage.tsx';
+import { TrainingPage } from './pages/TrainingPage.tsx';
+import { LiveEventsProvider } from './live/LiveEvents.tsx';
 import { ModelsPage } from './pages/ModelsPage.tsx';
 import { NewModelPage } from './pages/NewModelPage.tsx';
 import { NotFoundPage } from './pages/NotFoundPage.tsx';
@@ -18,11 +22,20 @@ export function App() {
         <Route path="/signup" element={<SignUpPage />} />
       </Route>
       <Route element={<RequireSignedIn />}>
-        <Route element={<AppShell />}>
+        <Route
+          element={
+            <LiveEventsProvider>
+              <AppShell />
+            </LiveEventsProvider>
+          }
+        >
           <Route index element={<Navigate to="/models" replace />} />
           <Route path="/models" element={<ModelsPage />} />
           <Route path="/models/new" element={<NewModelPage />} />
           <Route path="/models/:id" element={<ModelPage />} />
+          <Route path="/models/:id/images" element={<DatasetPage />} />
+          <Route path="/models/:id/train" element={<TrainPage />} />
+          <Route path="/trainings/:id" element={<TrainingPage />} />
           <Route path="/settings" element={<SettingsLayout />}>
             <Route index element={<Navigate to="/settings/tokens" replace />} />
             <Route path="tokens" element={<TokensPage />} />

@@ -34,6 +34,18 @@ let csrfToken: string | null = null;
 export function setCsrfToken(token: string | null): void {
   csrfToken = token;
 }
+export const getCsrfToken = (): string | null => csrfToken;
+
+/** Turns a non-2xx answer body into an ApiError (also for requests not made by apiRequest, e.g. uploads). */
+export function apiErrorFrom(status: number, data: unknown): ApiError {
+  const err = (data as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
+  return new ApiError(
+    status,
+    typeof err?.code === 'string' ? err.code : `http_${status}`,
+    typeof err?.message === 'string' ? err.message : fallbackMessage(status),
+    err?.details,
+  );
+}
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
@@ -66,15 +78,7 @@ export async function apiRequest<T>(method: Method, path: string, body?: unknown
       data = undefined;
     }
   }
-  if (!response.ok) {
-    const err = (data as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
-    throw new ApiError(
-      response.status,
-      typeof err?.code === 'string' ? err.code : `http_${response.status}`,
-      typeof err?.message === 'string' ? err.message : fallbackMessage(response.status),
-      err?.details,
-    );
-  }
+  if (!response.ok) throw apiErrorFrom(response.status, data);
   return data as T;
 }
 

@@ -32,11 +32,13 @@ export function VisibilityBadge({ visibility }: { visibility: Visibility }) {
   );
 }
 
-export function StatusBadge({ status }: { status: ModelStatus }) {
+/** A model's state; while training, the live percent from the event stream when known. */
+export function StatusBadge({ status, percent }: { status: ModelStatus; percent?: number | null | undefined }) {
   return (
     <span className={`badge badge--status badge--${status}`}>
       <span aria-hidden="true" className="badge__dot" />
       {statusLabel(status)}
+      {status === 'training' && percent !== null && percent !== undefined ? ` ${Math.round(percent)}%` : ''}
     </span>
   );
 }

@@ -1,27 +1,40 @@
+import { Link } from 'react-router';
 import { CREATION_STEPS } from '../lib/model-labels.ts';
 
+const STEP_PATHS = ['', '/images', '/train', '/train'];
+
 /**
- * The guide's creation steps. Only the steps the product can do today are live; the rest are
- * shown as upcoming so nobody fills in a form that goes nowhere.
+ * The guide's creation steps. Once the model exists, the steps link to their pages so a person
+ * can move back and forth (e.g. from the parameters back to the images).
  */
-export function StepIndicator({ current, completedThrough = 0 }: { current: number | null; completedThrough?: number }) {
+export function StepIndicator({ current, completedThrough = 0, modelId }: { current: number | null; completedThrough?: number; modelId?: string }) {
   return (
     <nav aria-label="Model creation steps" className="steps">
       <ol className="steps__list">
         {CREATION_STEPS.map((label, i) => {
           const n = i + 1;
           const state = n === current ? 'current' : n <= completedThrough ? 'done' : 'upcoming';
-          return (
-            <li key={label} className={`steps__item steps__item--${state}`} aria-current={state === 'current' ? 'step' : undefined}>
+          const to = modelId && n > 1 ? `/models/${modelId}${STEP_PATHS[i]}` : modelId && n === 1 ? `/models/${modelId}` : null;
+          const text = (
+            <>
               <span className="steps__number" aria-hidden="true">
                 {state === 'done' ? '✓' : n}
               </span>
               <span className="steps__text">
                 <span className="steps__label">{label}</span>
-                <span className="steps__state">
-                  {state === 'current' ? 'Current step' : state === 'done' ? 'Done' : 'Coming soon'}
-                </span>
+                <span className="steps__state">{state === 'current' ? 'Current step' : state === 'done' ? 'Done' : 'Next'}</span>
               </span>
+            </>
+          );
+          return (
+            <li key={label} className={`steps__item steps__item--${state}`} aria-current={state === 'current' ? 'step' : undefined}>
+              {to && state !== 'current' ? (
+                <Link to={to} className="steps__link">
+                  {text}
+                </Link>
+              ) : (
+                text
+              )}
             </li>
           );
         })}

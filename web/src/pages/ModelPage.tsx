@@ -13,6 +13,63 @@ import type { ModelInput } from '../api/endpoints.ts';
 import { formatDateTime } from '../lib/format.ts';
 import { modelTypeLabel, statusLabel, visibilityLabel } from '../lib/model-labels.ts';
 import { NotFoundPage } from './NotFoundPage.tsx';
+import { useModelTrainings } from '../api/trainings.ts';
+import { useLive } from '../live/LiveEvents.tsx';
+
+function TrainingSection({ model }: { model: Model }) {
+  const trainings = useModelTrainings(model.id);
+  const live = useLive();
+  const active = trainings.data?.find((t) => !['succeeded', 'failed', 'canceled'].includes(t.status));
+  const livePercent = live.progressByModel[model.id];
+  return (
+    <section className="panel" aria-labelledby="next-heading">
+      <h2 id="next-heading" className="panel__title">
+        Training
+      </h2>
+      <StepIndicator current={null} completedThrough={1} modelId={model.id} />
+      {active ? (
+        <p>
+          Training now{livePercent !== null && livePercent !== undefined ? ` (${Math.round(livePercent)}%)` : ''}.{' '}
+          <Link to={`/trainings/${active.id}`}>Watch the progress</Link>
+        </p>
+      ) : (
+        <div className="form__actions">
+          <Link className="button button--secondary" to={`/models/${model.id}/images`}>
+            Training images
+          </Link>
+          <Link className="button button--primary" to={`/models/${model.id}/train`}>
+            {model.status === 'ready' ? 'Train again' : 'Start Training'}
+          </Link>
+        </div>
+      )}
+      {trainings.data && trainings.data.length > 0 && (
+        <table className="table">
+          <caption className="visually-hidden">Trainings of this model</caption>
+          <thead>
+            <tr>
+              <th scope="col">Started</th>
+              <th scope="col">Settings</th>
+              <th scope="col">Status</th>
+            </tr>
+          </thead>
+          <tbody>
+            {trainings.data.map((t) => (
+              <tr key={t.id}>
+                <td>
+                  <Link to={`/trainings/${t.id}`}>{formatDateTime(t.createdAt)}</Link>
+                </td>
+                <td>
+                  {t.settings.preset}, {t.settings.resolution}px, {t.settings.steps} steps
+                </td>
+                <td>{t.status}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
 
 export function ModelPage() {
   const { id = '' } = useParams();
@@ -157,18 +214,7 @@ function ModelDetails({ model }: { model: Model }) {
             </dl>
           </section>
 
-          {model.isOwner && model.status === 'draft' && (
-            <section className="panel" aria-labelledby="next-heading">
-              <h2 id="next-heading" className="panel__title">
-                Training
-              </h2>
-              <StepIndicator current={null} completedThrough={1} />
-              <p className="muted">
-                Basic information is done. Uploading training images and starting training are coming to The Way soon —
-                your draft is saved until then.
-              </p>
-            </section>
-          )}
+          {model.isOwner && <TrainingSection model={model} />}
 
           {model.isOwner && (
             <section className="panel panel--danger" aria-labelledby="danger-heading">

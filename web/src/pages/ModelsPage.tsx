@@ -4,6 +4,7 @@ import type { ModelScope } from '../api/endpoints.ts';
 import { useModelList } from '../api/queries.ts';
 import type { Model } from '../api/types.ts';
 import { StatusBadge, VisibilityBadge } from '../components/Badges.tsx';
+import { useLive } from '../live/LiveEvents.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { EmptyState, ErrorState, LoadingState } from '../components/States.tsx';
 import { formatDate } from '../lib/format.ts';
@@ -142,6 +143,7 @@ function ModelList({ scope }: { scope: ModelScope }) {
 }
 
 function ModelCard({ model, showOwner }: { model: Model; showOwner: boolean }) {
+  const live = useLive();
   return (
     <article className="model-card">
       <div className={`model-card__thumb model-card__thumb--${model.modelType}`} aria-hidden="true">
@@ -157,7 +159,7 @@ function ModelCard({ model, showOwner }: { model: Model; showOwner: boolean }) {
         {model.description && <p className="model-card__description">{model.description}</p>}
         <div className="model-card__badges">
           <VisibilityBadge visibility={model.visibility} />
-          <StatusBadge status={model.status} />
+          <StatusBadge status={model.status} percent={live.progressByModel[model.id]} />
         </div>
         <p className="model-card__meta">
           {showOwner && (
