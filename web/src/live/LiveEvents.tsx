@@ -54,9 +54,14 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
         lastEventAt: Date.now(),
         progressByModel: { ...s.progressByModel, [event.modelId]: event.status && TERMINAL.has(event.status) ? null : (event.progress?.percent ?? null) },
       }));
+      const cached = qc.getQueryData<Training>(trainingKeys.training(event.trainingId));
       qc.setQueryData<Training>(trainingKeys.training(event.trainingId), (old) =>
         old ? { ...old, status: event.status ?? old.status, progress: { ...old.progress, ...event.progress }, lastEventAt: event.at } : old,
       );
+      // A new stage can bring fields the event does not carry (e.g. the weights became downloadable).
+      if (cached && event.progress && cached.progress.stage !== event.progress.stage) {
+        void qc.invalidateQueries({ queryKey: trainingKeys.training(event.trainingId) });
+      }
       const previous = lastStatus.current.get(event.trainingId);
       if (event.status && previous !== event.status) {
         lastStatus.current.set(event.trainingId, event.status);

@@ -81,7 +81,12 @@ function Uploader({ modelId }: { modelId: string }) {
     },
     [modelId, qc],
   );
-  const { getRootProps, getInputProps, isDragActive } = useDropzone({ onDrop: (f) => void onDrop(f), accept: ACCEPT, multiple: true });
+  // Files the picker's type filter would drop are uploaded too: the server names the exact reason.
+  const { getRootProps, getInputProps, isDragActive } = useDropzone({
+    onDrop: (accepted, rejected) => void onDrop([...accepted, ...rejected.map((r) => r.file)]),
+    accept: ACCEPT,
+    multiple: true,
+  });
 
   return (
     <section className="panel" aria-labelledby="upload-heading">

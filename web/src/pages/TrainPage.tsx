@@ -57,7 +57,7 @@ function TrainForm({ modelId, modelName, initial }: { modelId: string; modelName
         <Link to="/models">Models</Link> <span aria-hidden="true">/</span> <Link to={`/models/${modelId}`}>{modelName}</Link> <span aria-hidden="true">/</span>{' '}
         <span aria-current="page">Training parameters</span>
       </nav>
-      <StepIndicator current={3} completedThrough={2} modelId={modelId} />
+      <StepIndicator current={3} completedThrough={options.dataset.canTrain ? 2 : 1} modelId={modelId} />
       <PageHeading title={`Training parameters · ${modelName}`}>Configure training parameters</PageHeading>
       {initial?.retrainOf && <div className="alert alert--info">These settings come from the earlier training. Change what you need, then start again.</div>}
       <div className="train-layout">

@@ -45,10 +45,11 @@ function TrainingView({ training }: { training: Training }) {
   const [confirmCancel, setConfirmCancel] = useState(false);
   const now = useNow(5_000);
   const name = model.data?.name ?? 'your model';
-  const done = TERMINAL.has(training.status);
+  // Succeeded on Replicate is not yet usable here: the weights are still being copied.
+  const done = TERMINAL.has(training.status) && (training.status !== 'succeeded' || training.weightsAvailable);
   const index = stageIndex(training.progress.stage, training.status);
   const stage = STAGES[index]!;
-  const percent = training.status === 'succeeded' ? 100 : (training.progress.percent ?? (index >= 9 ? 100 : 0));
+  const percent = done && training.status === 'succeeded' ? 100 : Math.min(training.status === 'succeeded' ? 99 : 100, training.progress.percent ?? (index >= 9 ? 99 : 0));
   const started = training.startedAt ? Date.parse(training.startedAt) : training.queuedAt ? Date.parse(training.queuedAt) : Date.parse(training.createdAt);
   const elapsed = ((training.completedAt ? Date.parse(training.completedAt) : now) - started) / 1000;
   const remaining = done ? 0 : training.progress.stage === 'training' && training.progress.trainerEtaSeconds !== null ? training.progress.trainerEtaSeconds + 60 : Math.max(60, training.estimate.durationSeconds.expected - elapsed);
@@ -77,7 +78,7 @@ function TrainingView({ training }: { training: Training }) {
         <Link to="/models">Models</Link> <span aria-hidden="true">/</span> <Link to={`/models/${training.modelId}`}>{name}</Link> <span aria-hidden="true">/</span>{' '}
         <span aria-current="page">Training</span>
       </nav>
-      <PageHeading title={`Training ${name}`}>{training.status === 'succeeded' ? 'Your model is ready' : training.status === 'failed' ? 'Training failed' : training.status === 'canceled' ? 'Training canceled' : `Training ${name}`}</PageHeading>
+      <PageHeading title={`Training ${name}`}>{training.status === 'succeeded' && done ? 'Your model is ready' : training.status === 'failed' ? 'Training failed' : training.status === 'canceled' ? 'Training canceled' : `Training ${name}`}</PageHeading>
 
       {!done && <p className="muted">You can close this page and return later — training will continue in the background.</p>}
 
@@ -141,7 +142,7 @@ function TrainingView({ training }: { training: Training }) {
           </Link>
         </section>
       )}
-      {training.status === 'succeeded' && (
+      {training.status === 'succeeded' && done && (
         <section className="panel panel--highlight" aria-labelledby="ready-heading">
           <h2 id="ready-heading" className="panel__title">
             Ready to use

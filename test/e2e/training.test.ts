@@ -1,0 +1,141 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser, type TestBrowser } from '../support/browser.ts';
+import { startServer, type ServerProcess } from '../support/server-process.ts';
+import { startReplicateEmulator, type ReplicateEmulator } from '../support/replicate-emulator/index.ts';
+import { photoJpeg, svgImage } from '../support/images.ts';
+
+const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
+const SHOTS_DIR = process.env.THEWAY_SHOTS;
+
+async function shot(page: Page, name: string): Promise<void> {
+  if (!SHOTS_DIR) return;
+  mkdirSync(SHOTS_DIR, { recursive: true });
+  await page.screenshot({ path: join(SHOTS_DIR, `${name}-desktop.png`), fullPage: true });
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
+  if (size) await page.setViewportSize(size);
+}
+
+const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name }).waitFor({ timeout: 30_000 });
+
+describe('training in the browser (Replicate emulator)', () => {
+  let emu: ReplicateEmulator;
+  let server: ServerProcess;
+  let browser: TestBrowser;
+  let page: Page;
+  let files: string;
+  let modelUrl = '';
+
+  beforeAll(async () => {
+    if (!existsSync(join(REPO_ROOT, 'web', 'dist', 'index.html'))) {
+      execFileSync(join(REPO_ROOT, 'node_modules', '.bin', 'vite'), ['build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'], { cwd: REPO_ROOT, stdio: 'inherit' });
+    }
+    // Slow enough (a few seconds of training) that the page visibly moves through the stages.
+    emu = await startReplicateEmulator({ speed: 0.04, bootMs: 400 });
+    server = await startServer({ env: { REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', TRAINING_POLL_SECONDS: '0.2' } });
+    browser = await launchBrowser({ baseURL: server.url });
+    page = await browser.context.newPage();
+    files = mkdtempSync(join(tmpdir(), 'theway-e2e-images-'));
+    for (let i = 0; i < 10; i++) writeFileSync(join(files, `rex-${i + 1}.jpg`), await photoJpeg({ width: 900, height: 900, seed: 7000 + i }));
+    writeFileSync(join(files, 'logo.svg'), svgImage());
+  }, 120_000);
+
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state !== 'fail' || !page) return;
+    const dir = join(SHOTS_DIR ?? tmpdir(), 'theway-e2e-failures');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `training-${ctx.task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 50)}.png`);
+    await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
+    console.error(`[e2e] failed at ${page.url()}; screenshot ${file}\n[e2e] server output:\n${server.output().slice(-4000)}`);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    await emu?.close();
+    if (files) rmSync(files, { recursive: true, force: true });
+  });
+
+  it('uploads images by file picker, shows per-image checks, and refuses a bad file with its reason', async () => {
+    await page.goto('/signup');
+    await page.getByLabel('Display name').fill('Trainer');
+    await page.getByLabel('Email').fill(`trainer-${Date.now()}@example.com`);
+    await page.getByLabel('Password', { exact: true }).fill('correct horse battery');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await heading(page, 'Models');
+    await page.getByRole('link', { name: 'Create New Model' }).first().click();
+    await page.getByLabel('Model name').fill('Rex the dog');
+    await page.getByRole('radio', { name: /^Person\/Character/ }).check();
+    await page.getByRole('button', { name: 'Create model' }).click();
+    await heading(page, 'Rex the dog');
+    modelUrl = new URL(page.url()).pathname;
+    await page.getByRole('link', { name: 'Training images', exact: true }).click();
+    await heading(page, 'Upload training images');
+    await page.getByLabel('Choose images to upload').setInputFiles([...Array.from({ length: 10 }, (_, i) => join(files, `rex-${i + 1}.jpg`)), join(files, 'logo.svg')]);
+    await page.getByText(/logo\.svg.*(not accepted|SVG|refused|vector)/i).first().waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.getByTestId('dataset-image').count(), { timeout: 30_000 }).toBe(10);
+    await page.getByRole('list', { name: 'Checks for rex-1.jpg' }).waitFor();
+    await page.getByRole('heading', { name: /Ready to train/ }).waitFor();
+    expect(await page.getByLabel('Trigger word', { exact: true }).inputValue()).toBe('REXDOG');
+    await shot(page, '10-dataset');
+  });
+
+  it('shows the plan before paying, with SD 1.5 / 2.1 listed but unavailable, and updates it with the preset', async () => {
+    await page.getByRole('link', { name: 'Next: training parameters' }).click();
+    await heading(page, 'Configure training parameters');
+    const sd15 = page.getByRole('radio', { name: /Stable Diffusion 1.5/ });
+    expect(await sd15.isDisabled()).toBe(true);
+    await page.getByText(/No cloud trainer for Stable Diffusion 1.5/).waitFor();
+    await page.getByRole('radio', { name: /^Standard/ }).check();
+    await expect.poll(() => page.getByTestId('plan-steps').textContent()).toBe('500');
+    await page.getByRole('radio', { name: /^Beginner/ }).check();
+    await expect.poll(() => page.getByTestId('plan-steps').textContent()).toBe('250');
+    await page.getByRole('radio', { name: /^512×512/ }).check();
+    expect(await page.getByTestId('plan-cost').textContent()).toMatch(/^\$\d+\.\d\d – \$\d+\.\d\d$/);
+    await shot(page, '11-parameters');
+  });
+
+  it('starts training, follows the live bar through the stages (also after a reload), and ends ready', async () => {
+    await page.getByRole('button', { name: 'Start Training' }).click();
+    await page.waitForURL(/\/trainings\//);
+    await heading(page, /Training Rex the dog/);
+    await page.getByText('You can close this page and return later').waitFor();
+    await page.getByTestId('training-stage').filter({ hasText: 'Training' }).waitFor({ timeout: 30_000 });
+    const mid = Number((await page.getByTestId('training-percent').textContent())!.replace('%', ''));
+    await shot(page, '12-training');
+    await page.reload();
+    await heading(page, /Training Rex the dog|Your model is ready/);
+    await expect.poll(async () => Number((await page.getByTestId('training-percent').textContent())!.replace('%', '')), { timeout: 30_000 }).toBeGreaterThanOrEqual(mid);
+    await heading(page, 'Your model is ready');
+    expect(await page.getByTestId('training-percent').textContent()).toBe('100%');
+    await page.getByRole('link', { name: 'Download weights (.safetensors)' }).waitFor();
+    await expect.poll(() => page.title()).toMatch(/^Ready · Rex the dog/);
+    await shot(page, '13-ready');
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Models' }).click();
+    await heading(page, 'Models');
+    await page.locator('.model-card', { hasText: 'Rex the dog' }).getByText('Ready').waitFor();
+  });
+
+  it('shows why a training failed and offers to retrain with the same settings prefilled', async () => {
+    emu.scriptNextTraining({ outcome: 'fail', error: 'Prediction input failed validation: lora_rank must be less than or equal to 128' });
+    await page.goto(`${modelUrl}/train`);
+    await heading(page, 'Configure training parameters');
+    await page.getByRole('radio', { name: /^Beginner/ }).check();
+    await page.getByRole('radio', { name: /^512×512/ }).check();
+    await page.getByRole('button', { name: 'Start Training' }).click();
+    await heading(page, 'Training failed');
+    expect(await page.getByTestId('failure-message').textContent()).toMatch(/refused the training settings: lora_rank must be less than or equal to 128/);
+    await shot(page, '14-failed');
+    await page.getByRole('link', { name: 'Retrain with changes' }).click();
+    await heading(page, 'Configure training parameters');
+    await page.getByText('These settings come from the earlier training.').waitFor();
+    expect(await page.getByRole('radio', { name: /^Beginner/ }).isChecked()).toBe(true);
+    expect(await page.getByRole('radio', { name: /^512×512/ }).isChecked()).toBe(true);
+  });
+});
