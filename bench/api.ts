@@ -7,15 +7,13 @@
  *   npm run bench:api [-- --seconds 10 --rounds 3]
  */
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../src/db/database.ts';
-import { migrateToLatest } from '../src/db/migrate.ts';
-import { AccountRepository } from '../src/accounts/account-repository.ts';
-import { AccountService } from '../src/accounts/account-service.ts';
+import { machine, seedUser, startProcess as startChild, today } from './support.ts';
 import { ModelRepository } from '../src/models/model-repository.ts';
 import { ModelService } from '../src/models/model-service.ts';
 import { MODEL_TYPES } from '../src/models/schemas.ts';
@@ -24,14 +22,11 @@ const { values } = parseArgs({ options: { seconds: { type: 'string', default: '1
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const CONNECTIONS = Number(values.connections);
-const ROOT = join(import.meta.dirname, '..');
 
 async function seed(dataDir: string): Promise<string> {
+  const { user, token } = await seedUser(dataDir);
   const db = openDatabase({ sqliteFile: join(dataDir, 'theway.db') });
-  await migrateToLatest(db);
-  const accounts = new AccountService(new AccountRepository(db.kysely), { sessionTtlDays: 1 });
   const models = new ModelService(new ModelRepository(db.kysely));
-  const user = await accounts.createUser({ email: 'bench@example.test', password: 'benchmark password', displayName: 'Bench' });
   for (let i = 0; i < 200; i++) {
     await models.create(user, {
       name: `Model ${String(i).padStart(3, '0')}`,
@@ -40,26 +35,12 @@ async function seed(dataDir: string): Promise<string> {
       modelType: MODEL_TYPES[i % 3]!,
     });
   }
-  const { secret } = await accounts.createApiToken(user.id, { name: 'bench' });
   await db.close();
-  return secret;
+  return token;
 }
 
-function startProcess(args: string[], env: Record<string, string>, readyUrl: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE && args[0] === 'bin/theway.js' ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof2'] : []), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + 30_000;
-    const poll = async () => {
-      try {
-        if ((await fetch(readyUrl)).ok) return resolve(child);
-      } catch { /* not up yet */ }
-      if (Date.now() > deadline) return reject(new Error(`${args.join(' ')} did not start`));
-      setTimeout(poll, 200);
-    };
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
-    void poll();
-  });
-}
+const startProcess = (args: string[], env: Record<string, string>, readyUrl: string) =>
+  startChild(args, env, readyUrl, process.env.BENCH_PROFILE && args[0] === 'bin/theway.js' ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof2'] : []);
 
 async function load(url: string, headers: Record<string, string>) {
   const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, headers });
@@ -97,8 +78,8 @@ try {
   const appRps = median(app.map((r) => r.rps));
   const bareRps = median(bare.map((r) => r.rps));
   const result = {
-    date: new Date().toISOString().slice(0, 10),
-    machine: `${cpus().length}× ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+    date: today(),
+    machine: machine(),
     bodyBytes: Buffer.byteLength(body),
     connections: CONNECTIONS,
     seconds: SECONDS,

@@ -5,12 +5,14 @@ import { ImageRejectedError } from './errors.ts';
 import { lumaMetrics, sharpnessMetrics } from './metrics.ts';
 import { HASH_INPUT_SIZE, perceptualHash } from './perceptual-hash.ts';
 import { sniff, type AcceptedImageFormat } from './sniff.ts';
+import { stripJpegMetadata } from './jpeg-strip.ts';
 import {
   ANALYSIS_LONG_SIDE,
   DEFAULT_MAX_IMAGE_BYTES,
   DEFAULT_MAX_IMAGE_PIXELS,
   NORMALIZED_JPEG_QUALITY,
   NORMALIZED_LONG_SIDE,
+  MAX_TRAINING_RESOLUTION,
   THUMBNAIL_LONG_SIDE,
   THUMBNAIL_WEBP_QUALITY,
 } from './thresholds.ts';
@@ -35,7 +37,10 @@ export interface ImageMetrics {
 }
 
 export interface ProcessedImage {
-  /** JPEG, upright, sRGB, no metadata at all, long side ≤ NORMALIZED_LONG_SIDE. */
+  /**
+   * JPEG, upright, sRGB, no metadata at all. An upright sRGB JPEG upload keeps its own pixels
+   * (metadata cut out losslessly); anything else is re-encoded with the long side ≤ NORMALIZED_LONG_SIDE.
+   */
   normalized: Buffer;
   normalizedWidth: number;
   normalizedHeight: number;
@@ -111,6 +116,22 @@ const SHARP_FORMAT: Record<AcceptedImageFormat, string> = { jpeg: 'jpeg', png: '
  * single full decode: the decoder writes an upright, sRGB, ≤2048-px raw copy, and the stored
  * JPEG, the thumbnail and the greyscale analysis image are all made from that small raw copy.
  */
+/**
+ * Long side of the stored copy. JPEG decoders can shrink by 2, 4 or 8 while decoding, which costs
+ * a fraction of a full decode; when such a shrink still leaves the short side at the largest
+ * training resolution, the stored copy takes that size instead of exactly NORMALIZED_LONG_SIDE.
+ */
+function storedLongSide(format: AcceptedImageFormat, width: number, height: number): number {
+  const long = Math.max(width, height);
+  if (format !== 'jpeg' || long <= NORMALIZED_LONG_SIDE) return NORMALIZED_LONG_SIDE;
+  for (const factor of [2, 4, 8]) {
+    if (Math.ceil(long / factor) <= NORMALIZED_LONG_SIDE) {
+      return Math.min(width, height) / factor >= MAX_TRAINING_RESOLUTION ? Math.ceil(long / factor) : NORMALIZED_LONG_SIDE;
+    }
+  }
+  return NORMALIZED_LONG_SIDE;
+}
+
 export async function processImage(input: Buffer | string, options: ProcessImageOptions): Promise<ProcessedImage> {
   const { name } = options;
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
@@ -148,12 +169,16 @@ export async function processImage(input: Buffer | string, options: ProcessImage
   const width = meta.autoOrient.width;
   const height = meta.autoOrient.height;
 
+  // A plain upright sRGB JPEG keeps its original pixels: only its metadata is cut out, losslessly,
+  // and a single reduced-size decode (validating every byte) feeds the thumbnail and the checks.
+  const stripped = format === 'jpeg' && (meta.orientation ?? 1) === 1 && meta.space === 'srgb' && !meta.icc && meta.channels === 3 ? stripJpegMetadata(bytes) : null;
+  const storedSide = stripped ? ANALYSIS_LONG_SIDE : storedLongSide(format, width, height);
   let base: { data: Buffer; info: OutputInfo };
   try {
     // failOn 'warning' (sharp's advice for untrusted input): a damaged photo is refused
     // rather than trained on with grey blocks in it.
     base = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning', autoOrient: true })
-      .resize({ width: NORMALIZED_LONG_SIDE, height: NORMALIZED_LONG_SIDE, fit: 'inside', withoutEnlargement: true })
+      .resize({ width: storedSide, height: storedSide, fit: 'inside', withoutEnlargement: true })
       .flatten({ background: WHITE })
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
@@ -164,17 +189,23 @@ export async function processImage(input: Buffer | string, options: ProcessImage
   const raw = { width: base.info.width, height: base.info.height, channels: base.info.channels };
   const fromBase = () => sharp(base.data, { raw });
 
-  const [normalized, thumbnail, analysis] = await Promise.all([
-    fromBase().jpeg({ quality: NORMALIZED_JPEG_QUALITY }).toBuffer({ resolveWithObject: true }),
-    fromBase()
+  // The thumbnail and the grey analysis image both come from one ≤1024-px colour copy, so the
+  // large raw copy is resampled once for them rather than twice.
+  const [normalized, mid] = await Promise.all([
+    stripped
+      ? Promise.resolve({ data: stripped, info: { width, height } })
+      : fromBase().jpeg({ quality: NORMALIZED_JPEG_QUALITY }).toBuffer({ resolveWithObject: true }),
+    stripped
+      ? Promise.resolve(base)
+      : fromBase().resize({ width: ANALYSIS_LONG_SIDE, height: ANALYSIS_LONG_SIDE, fit: 'inside', withoutEnlargement: true }).raw().toBuffer({ resolveWithObject: true }),
+  ]);
+  const fromMid = () => sharp(mid.data, { raw: { width: mid.info.width, height: mid.info.height, channels: mid.info.channels as 3 } });
+  const [thumbnail, analysis] = await Promise.all([
+    fromMid()
       .resize({ width: THUMBNAIL_LONG_SIDE, height: THUMBNAIL_LONG_SIDE, fit: 'inside', withoutEnlargement: true })
       .webp({ quality: THUMBNAIL_WEBP_QUALITY })
       .toBuffer({ resolveWithObject: true }),
-    fromBase()
-      .resize({ width: ANALYSIS_LONG_SIDE, height: ANALYSIS_LONG_SIDE, fit: 'inside', withoutEnlargement: true })
-      .toColourspace('b-w')
-      .raw()
-      .toBuffer({ resolveWithObject: true }),
+    fromMid().toColourspace('b-w').raw().toBuffer({ resolveWithObject: true }),
   ]);
   const gray = analysis.data;
   if (analysis.info.channels !== 1) throw new Error(`analysis image has ${analysis.info.channels} channels, expected 1`);

@@ -12,6 +12,8 @@ export const DEFAULT_MAX_IMAGE_PIXELS = 40_000_000;
 // ---- Derived images ----------------------------------------------------------------------
 /** Stored copy: enough for 1024-px training of any reasonable aspect ratio, no more. */
 export const NORMALIZED_LONG_SIDE = 2048;
+/** The largest training resolution: the stored copy's short side never drops below it through shrinking. */
+export const MAX_TRAINING_RESOLUTION = 1024;
 export const NORMALIZED_JPEG_QUALITY = 90;
 export const THUMBNAIL_LONG_SIDE = 384;
 export const THUMBNAIL_WEBP_QUALITY = 78;

@@ -58,6 +58,30 @@ describe('processImage: derived outputs', () => {
     expect(p.metrics.meanLuma).toBeLessThan(200);
   });
 
+  it('keeps an upright sRGB JPEG\'s own pixels and cuts its metadata out losslessly', async () => {
+    const original = await sharp(await img.photoJpeg({ width: 1200, height: 900, seed: 6 }))
+      .withExif({ IFD0: { ImageDescription: img.SECRET_EXIF_TEXT }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 2964/100' } })
+      .jpeg({ quality: 90 })
+      .toBuffer();
+    expect((await sharp(original).metadata()).exif).toBeDefined();
+    const p = await processImage(original, { name: 'tagged.jpg' });
+    const meta = await sharp(p.normalized).metadata();
+    expect(meta.exif).toBeUndefined();
+    expect(p.normalized.includes(Buffer.from(img.SECRET_EXIF_TEXT))).toBe(false);
+    expect([p.normalizedWidth, p.normalizedHeight]).toEqual([1200, 900]);
+    const [a, b] = await Promise.all([sharp(original).raw().toBuffer(), sharp(p.normalized).raw().toBuffer()]);
+    expect(Buffer.compare(a, b)).toBe(0);
+  });
+
+  it('lets a re-encoded large JPEG shrink while decoding when its short side stays at the top training resolution', async () => {
+    // EXIF-rotated photos must be re-encoded upright; a 4000×3000 one can be halved while decoding.
+    const halved = await processImage(await img.exifRotatedWithGps({ width: 4000, height: 3000, seed: 4 }), { name: 'camera.jpg' });
+    expect([halved.normalizedWidth, halved.normalizedHeight]).toEqual([1500, 2000]);
+    // Halving would leave the short side at 800 px, under 1024: keep the 2048-px copy instead.
+    const wide = await processImage(await img.exifRotatedWithGps({ width: 4096, height: 1600, seed: 5 }), { name: 'wide.jpg' });
+    expect([wide.normalizedWidth, wide.normalizedHeight]).toEqual([800, 2048]);
+  });
+
   it('limits the stored copy to 2048 px on the long side and never enlarges small images', async () => {
     const big = await processImage(await img.photoPng({ width: 2600, height: 1300, seed: 2 }), { name: 'big.png' });
     expect([big.width, big.height]).toEqual([2600, 1300]);

@@ -1,0 +1,62 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { openDatabase } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { AccountRepository } from '../src/accounts/account-repository.ts';
+import { AccountService } from '../src/accounts/account-service.ts';
+import type { User } from '../src/accounts/types.ts';
+
+export const ROOT = join(import.meta.dirname, '..');
+
+export const machine = () => `${cpus().length}× ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+export const today = () => new Date().toISOString().slice(0, 10);
+
+/** A migrated SQLite data dir with one user and an API token, before the server starts. */
+export async function seedUser(dataDir: string): Promise<{ user: User; token: string }> {
+  const db = openDatabase({ sqliteFile: join(dataDir, 'theway.db') });
+  await migrateToLatest(db);
+  const accounts = new AccountService(new AccountRepository(db.kysely), { sessionTtlDays: 1 });
+  const user = await accounts.createUser({ email: 'bench@example.test', password: 'benchmark password', displayName: 'Bench' });
+  const { secret } = await accounts.createApiToken(user.id, { name: 'bench' });
+  await db.close();
+  return { user, token: secret };
+}
+
+/** Starts `theway <role>` (or any script) as a child process and waits until `readyUrl` answers. */
+export function startProcess(args: string[], env: Record<string, string>, readyUrl: string, nodeArgs: string[] = []): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + 60_000;
+    const poll = async () => {
+      try {
+        if ((await fetch(readyUrl)).ok) return resolve(child);
+      } catch { /* not up yet */ }
+      if (Date.now() > deadline) return reject(new Error(`${args.join(' ')} did not start`));
+      setTimeout(poll, 200);
+    };
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+    void poll();
+  });
+}
+
+/** Resident and peak resident memory of a process, in bytes (Linux /proc). */
+export function memoryOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+/** CPU seconds (user + system) a process has used so far (Linux /proc). */
+export function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / 100;
+}
+
+export const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
+export const median = (xs: number[]) => percentile(xs, 50);
