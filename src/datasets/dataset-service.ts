@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import type { User } from '../accounts/types.ts';
 import type { ModelService } from '../models/model-service.ts';
-import type { BlobStorage } from '../storage/storage.ts';
+import { isBlobNotFound, type BlobStorage } from '../storage/storage.ts';
 import { AppError, notFound, validation } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import type { DatasetReadiness, TrainingDatasets, TrainingPackage } from '../trainings/dataset-port.ts';
@@ -16,13 +17,20 @@ import type { TrainingResolution } from './image/thresholds.ts';
 import type { DatasetImageRow, DatasetRepository } from './dataset-repository.ts';
 import { deriveTriggerWord, trainingCaption, triggerWordProblem } from './trigger-word.ts';
 
-/** One uploaded file, already streamed to a temporary file by the HTTP layer. */
-export interface UploadedFile {
-  filename: string;
-  path: string;
-  /** The upload was cut off at the size limit. */
-  truncated: boolean;
-}
+/**
+ * One uploaded file, already streamed to a temporary file by the HTTP layer, or a file the HTTP
+ * layer refused before storing it (e.g. past the per-request file limit).
+ */
+export type UploadedFile =
+  | {
+      filename: string;
+      path: string;
+      /** The upload was cut off at the size limit. */
+      truncated: boolean;
+      /** The per-file limit the HTTP layer cut at (a zip may be larger than one image). */
+      limitBytes?: number;
+    }
+  | { filename: string; refused: { code: string; message: string } };
 
 export type UploadResult =
   | { filename: string; status: 'added' | 'duplicate'; image: DatasetImageView }
@@ -53,6 +61,8 @@ export interface DatasetLimits {
 
 export const MIN_IMAGES_TO_TRAIN = 10;
 const DEFAULT_RESOLUTION: TrainingResolution = 1024;
+/** Bump when the package builder's output changes, so packages built before are not reused. */
+const PACKAGE_FORMAT_VERSION = 1;
 
 const safeName = (name: string) => name.replace(/[\u0000-\u001f\u007f/\\]+/g, '_').slice(-200) || 'image';
 
@@ -77,8 +87,13 @@ export class DatasetService implements TrainingDatasets {
     const results: UploadResult[] = [];
     for await (const file of files) {
       const name = safeName(file.filename);
+      if ('refused' in file) {
+        results.push({ filename: name, status: 'rejected', error: file.refused });
+        continue;
+      }
       if (file.truncated) {
-        results.push({ filename: name, status: 'rejected', error: { code: 'too_large_bytes', message: `"${name}": the file is larger than the ${Math.round(this.#limits.maxImageBytes / 2 ** 20)} MB limit.` } });
+        const limit = file.limitBytes ?? this.#limits.maxImageBytes;
+        results.push({ filename: name, status: 'rejected', error: { code: 'too_large_bytes', message: `"${name}": the file is larger than the ${megabytes(limit)} limit per file.` } });
         continue;
       }
       const head = await readHead(file.path);
@@ -235,23 +250,45 @@ export class DatasetService implements TrainingDatasets {
     return { imageCount: rows.length, canTrain: reasons.length === 0, reasons, triggerWord: (await this.#settings(modelId)).triggerWord };
   }
 
+  /**
+   * Deterministic, so a rebuild gives the same bytes; a sidecar manifest (the fingerprint of what
+   * went in) lets a retried build reuse the zip already at `key` instead of re-encoding every image.
+   */
   async buildPackage(modelId: string, resolution: number, key: string): Promise<TrainingPackage> {
     const rows = await this.#repo.listImages(modelId);
     if (rows.length === 0) throw new AppError('conflict', 'The model has no training images.');
     const { triggerWord, captionPrefix } = await this.#settings(modelId);
+    const items = rows.map((r) => ({ key: `${r.created_at}|${r.id}`, row: r, caption: trainingCaption(r.caption, triggerWord, captionPrefix) }));
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify({ format: PACKAGE_FORMAT_VERSION, resolution, items: items.map((i) => [i.key, i.row.sha256, i.caption]) }))
+      .digest('hex');
+    const manifestKey = `${key}.manifest.json`;
+
+    const previous = await this.#readManifest(manifestKey);
+    if (previous?.fingerprint === fingerprint && previous.key === key && (await this.#storage.stat(key))?.size === previous.size) {
+      return { key, size: previous.size, sha256: previous.sha256, imageCount: previous.imageCount };
+    }
+
     const out = new PassThrough();
     const stored = this.#storage.put(key, out, { contentType: 'application/zip' });
     const written = writeTrainingPackage(
-      rows.map((r) => ({
-        key: `${r.created_at}|${r.id}`,
-        loadImage: async () => streamToBuffer(await this.#storage.get(r.image_key)),
-        caption: trainingCaption(r.caption, triggerWord, captionPrefix),
-      })),
+      items.map((i) => ({ key: i.key, loadImage: async () => streamToBuffer(await this.#storage.get(i.row.image_key)), caption: i.caption })),
       { resolution: resolution as TrainingResolution },
       out,
     );
     const [result] = await Promise.all([stored, written]);
-    return { key, size: result.size, sha256: result.sha256, imageCount: rows.length };
+    const pkg: TrainingPackage = { key, size: result.size, sha256: result.sha256, imageCount: rows.length };
+    await this.#storage.put(manifestKey, Buffer.from(JSON.stringify({ ...pkg, fingerprint })), { contentType: 'application/json' });
+    return pkg;
+  }
+
+  async #readManifest(key: string): Promise<(TrainingPackage & { fingerprint: string }) | null> {
+    try {
+      return JSON.parse((await streamToBuffer(await this.#storage.get(key))).toString('utf8')) as TrainingPackage & { fingerprint: string };
+    } catch (error) {
+      if (isBlobNotFound(error) || error instanceof SyntaxError) return null;
+      throw error;
+    }
   }
 
   // ─── internals ────────────────────────────────────────────────────────────────────────────
@@ -300,6 +337,8 @@ export class DatasetService implements TrainingDatasets {
     return model;
   }
 }
+
+const megabytes = (bytes: number) => `${Number((bytes / 2 ** 20).toFixed(1))} MB`;
 
 async function readHead(path: string): Promise<Uint8Array> {
   const handle = await open(path, 'r');

@@ -5,7 +5,7 @@ import type { DatasetService } from '../../datasets/dataset-service.ts';
 import { TRIGGER_WORD_RULE } from '../../datasets/trigger-word.ts';
 import { AppError } from '../../shared/errors.ts';
 import { requireUser } from '../auth.ts';
-import { spoolUploads } from '../multipart-uploads.ts';
+import { spoolUploads, sweepStaleSpools } from '../multipart-uploads.ts';
 import { commonErrors, errorResponse, idParams, noContent } from '../response-schemas.ts';
 
 const imageParams = z.object({
@@ -47,6 +47,13 @@ export interface DatasetRouteOptions {
 
 export const datasetRoutes = (datasets: DatasetService, opts: DatasetRouteOptions): FastifyPluginAsyncZod => async (app) => {
   await app.register(multipart, { limits: { fileSize: opts.maxFileBytes, files: opts.maxFilesPerRequest, fields: 10, parts: opts.maxFilesPerRequest + 10 } });
+  // Spool files of a process that crashed mid-upload; a day is far longer than any upload takes.
+  app.addHook('onReady', async () => {
+    sweepStaleSpools(opts.tmpDir, 24 * 3600_000).then(
+      (removed) => removed > 0 && app.log.info({ removed }, 'removed stale upload spool files'),
+      (err: unknown) => app.log.warn({ err }, 'could not sweep the upload spool directory'),
+    );
+  });
 
   app.post(
     '/api/models/:id/images',
