@@ -188,7 +188,7 @@ export class InProcessJobQueue implements JobQueue {
           this.#schedulePoll();
         });
     }, this.#pollIntervalMs);
-    this.#pollTimer.unref();
+    // Not unref'd: a started queue is what keeps a worker-only process alive; stop() clears it.
   }
 
   /** Claims and starts due jobs up to the concurrency limit; re-entrant calls coalesce. */
