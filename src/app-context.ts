@@ -19,6 +19,7 @@ import { TrainingRepository } from './trainings/training-repository.ts';
 import { TrainingService } from './trainings/training-service.ts';
 import { trainingJobDefinitions } from './trainings/training-jobs.ts';
 import { loadCostTable } from './trainings/estimate.ts';
+import { UserWebhookService } from './notifications/user-webhook-service.ts';
 import { DatasetRepository } from './datasets/dataset-repository.ts';
 import { DatasetService } from './datasets/dataset-service.ts';
 
@@ -38,6 +39,7 @@ export interface AppContext {
   jobs: JobQueue;
   datasets: DatasetService;
   trainings: TrainingService;
+  userWebhooks: UserWebhookService;
   /** The Replicate client, or null when no token is configured (training and generation unavailable). */
   replicate: ReplicateClient | null;
   checkDatabase(): Promise<void>;
@@ -97,6 +99,9 @@ export async function createAppContext(config: Config, options: AppContextOption
     },
   });
   jobs.register(...trainingJobDefinitions(trainings));
+  const userWebhooks = new UserWebhookService(db.kysely, jobs);
+  jobs.register(...userWebhooks.jobDefinitions());
+  trainings.addEndedListener((trainingId) => userWebhooks.trainingEnded(trainingId));
   let workerStarted = false;
   return {
     config,
@@ -110,6 +115,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     jobs,
     datasets,
     trainings,
+    userWebhooks,
     replicate,
     checkDatabase: async () => {
       await sql`select 1`.execute(db.kysely);

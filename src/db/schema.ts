@@ -15,6 +15,7 @@ export interface Database {
   training_loss: TrainingLossTable;
   webhook_deliveries: WebhookDeliveriesTable;
   provider_settings: ProviderSettingsTable;
+  user_webhooks: UserWebhooksTable;
 }
 
 export interface CollectionRevisionsTable {
@@ -189,4 +190,13 @@ export interface ModelDatasetsTable {
   trigger_word: string | null;
   caption_prefix: string;
   updated_at: string;
+}
+
+export interface UserWebhooksTable {
+  user_id: string;
+  url: string;
+  secret: string;
+  created_at: string;
+  last_delivery_at: string | null;
+  last_delivery_status: string | null;
 }

@@ -16,6 +16,7 @@ import { modelRoutes } from './routes/model-routes.ts';
 import { eventRoutes } from './routes/event-routes.ts';
 import { datasetRoutes } from './routes/dataset-routes.ts';
 import { trainingRoutes, webhookRoutes } from './routes/training-routes.ts';
+import { userWebhookRoutes } from './routes/user-webhook-routes.ts';
 import { tokenRoutes } from './routes/token-routes.ts';
 
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
@@ -70,6 +71,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(datasetRoutes(ctx.datasets, { tmpDir: config.datasets.tmpDir, maxFileBytes: config.datasets.maxZipBytes, maxFilesPerRequest: config.datasets.maxFilesPerUpload }));
   await app.register(trainingRoutes(ctx.trainings));
   await app.register(webhookRoutes(ctx.trainings));
+  await app.register(userWebhookRoutes(ctx.userWebhooks));
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await registerWebApp(app, config.webDistDir);

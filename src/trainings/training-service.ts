@@ -73,6 +73,7 @@ export class TrainingService {
   readonly #provider: TrainingProvider | null;
   readonly #options: TrainingServiceOptions;
   readonly #now: () => Date;
+  readonly #endedListeners: Array<(trainingId: string) => Promise<void>> = [];
 
   constructor(deps: {
     repo: TrainingRepository;
@@ -197,7 +198,7 @@ export class TrainingService {
       if (local) {
         const failure = classifyFailure(null, { canceledByUser: true });
         if (await this.#repo.updateIfStatus(id, row.status, { status: local, cancel_requested_at: at, completed_at: at, failure_kind: failure.kind, failure_message: failure.message, updated_at: at })) {
-          await this.#afterTerminal(row.model_id);
+          await this.#afterTerminal(row.model_id, row.id);
           this.#publish(await this.#mustFind(id));
           return this.get(viewer, id);
         }
@@ -286,7 +287,7 @@ export class TrainingService {
         return true;
       });
       if (!applied) continue; // someone else moved it: re-read and decide again
-      if (next === 'failed' || next === 'canceled') await this.#afterTerminal(row.model_id);
+      if (next === 'failed' || next === 'canceled') await this.#afterTerminal(row.model_id, row.id);
       const updated = await this.#mustFind(trainingId);
       this.#publish(updated);
       return updated;
@@ -434,7 +435,7 @@ export class TrainingService {
     if (!row || row.status !== 'succeeded' || row.weights_key) return;
     if (!row.weights_url) {
       await this.#repo.patch(trainingId, { failure_message: 'Replicate reported success but no weights file.', updated_at: this.#now().toISOString() });
-      await this.#afterTerminal(row.model_id);
+      await this.#afterTerminal(row.model_id, row.id);
       return;
     }
     const key = `trainings/${row.id}/lora.safetensors`;
@@ -443,7 +444,7 @@ export class TrainingService {
     if (!stored) throw new Error('The trained weights archive has no lora.safetensors.');
     const at = this.#now().toISOString();
     await this.#repo.patch(trainingId, { weights_key: key, weights_bytes: stored.size, stage: 'finished', updated_at: at });
-    await this.#models.setStatus(row.model_id, 'ready');
+    await this.#afterTerminal(row.model_id, trainingId);
     this.#publish(await this.#mustFind(trainingId));
   }
 
@@ -494,16 +495,22 @@ export class TrainingService {
     const current = await this.#mustFind(row.id);
     if (!nextStatus(current.status, { type: 'fail' })) return;
     if (await this.#repo.updateIfStatus(row.id, current.status, { status: 'failed', failure_kind: failure.kind, failure_message: failure.message, provider_error: providerError.slice(0, 4000), completed_at: at, updated_at: at })) {
-      await this.#afterTerminal(row.model_id);
+      await this.#afterTerminal(row.model_id, row.id);
       this.#publish(await this.#mustFind(row.id));
     }
   }
 
   /** A model with a usable version stays ready when a retrain fails; otherwise it shows the failure. */
-  async #afterTerminal(modelId: string): Promise<void> {
+  async #afterTerminal(modelId: string, trainingId: string): Promise<void> {
     const rows = await this.#repo.listForModel(modelId, 100);
     const status = rows.some((r) => r.status === 'succeeded' && r.weights_key) ? 'ready' : rows[0]?.status === 'failed' ? 'failed' : 'draft';
     await this.#models.setStatus(modelId, status);
+    for (const listener of this.#endedListeners) await listener(trainingId);
+  }
+
+  /** Runs when a training has ended for good: ready to use, failed, or canceled. */
+  addEndedListener(listener: (trainingId: string) => Promise<void>): void {
+    this.#endedListeners.push(listener);
   }
 
   async #history(baseModel: BaseModel, resolution: number): Promise<RunHistory> {

@@ -2,10 +2,12 @@ import type { Migration } from 'kysely/migration';
 import * as m0001 from './0001_foundation.ts';
 import * as m0002 from './0002_datasets.ts';
 import * as m0003 from './0003_trainings.ts';
+import * as m0004 from './0004_user_webhooks.ts';
 
 /** Every migration, in order. Append only: a released migration never changes. */
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
   '0002_datasets': m0002,
   '0003_trainings': m0003,
+  '0004_user_webhooks': m0004,
 };

@@ -41,6 +41,11 @@ const finishedTraining = async (t: TestApp, owner: { id: string }) => {
   await t.ctx.storage.put(row.weights_key!, Buffer.from('weights'));
   return row.id;
 };
+/** The owner's webhook exists; the route has no id, so the setup returns none. */
+const ownWebhook = async (t: TestApp, owner: { id: string }) => {
+  await t.ctx.userWebhooks.set({ id: owner.id, email: '', displayName: '', role: 'user', createdAt: '' }, 'https://example.com/hooks');
+  return '';
+};
 const trainingSettings = { baseModel: 'flux-dev', preset: 'standard', resolution: 1024 };
 const ownToken = async (t: TestApp, owner: { id: string }) => (await t.ctx.accounts.createApiToken(owner.id, { name: 'x' })).token.id;
 
@@ -72,6 +77,10 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/trainings/:id/logs': { setup: privateTraining, ok: 200 },
   'POST /api/trainings/:id/cancel': { setup: privateTraining, ok: 200 },
   'GET /api/trainings/:id/weights': { setup: finishedTraining, ok: 200 },
+  'GET /api/settings/webhook': { ok: 200 },
+  'PUT /api/settings/webhook': { body: { url: 'https://example.com/hooks/theway' }, ok: 200 },
+  'DELETE /api/settings/webhook': { setup: ownWebhook, ok: 204 },
+  'POST /api/settings/webhook/test': { setup: ownWebhook, ok: 202 },
 };
 
 /** Signed by Replicate, not by a user: covered by its own tests (signature, replay, unknown training). */

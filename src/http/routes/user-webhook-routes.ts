@@ -1,0 +1,46 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { webhookUrlInput, type UserWebhookService } from '../../notifications/user-webhook-service.ts';
+import { requireUser } from '../auth.ts';
+import { commonErrors, noContent } from '../response-schemas.ts';
+
+const webhookView = z.object({ url: z.string(), createdAt: z.string(), lastDeliveryAt: z.string().nullable(), lastDeliveryStatus: z.string().nullable() });
+
+export const userWebhookRoutes = (webhooks: UserWebhookService): FastifyPluginAsyncZod => async (app) => {
+  app.get(
+    '/api/settings/webhook',
+    { schema: { tags: ['settings'], summary: 'Your outgoing webhook for finished trainings', response: { 200: z.object({ webhook: webhookView.nullable() }), ...commonErrors } } },
+    async (request) => ({ webhook: await webhooks.get(requireUser(request)) }),
+  );
+
+  app.put(
+    '/api/settings/webhook',
+    {
+      schema: {
+        tags: ['settings'],
+        summary: 'Set the URL that receives a signed POST when a training ends (the signing secret is shown once)',
+        body: webhookUrlInput,
+        response: { 200: z.object({ webhook: webhookView, secret: z.string() }), ...commonErrors },
+      },
+    },
+    async (request) => webhooks.set(requireUser(request), request.body.url),
+  );
+
+  app.delete(
+    '/api/settings/webhook',
+    { schema: { tags: ['settings'], summary: 'Stop sending webhooks', response: { ...noContent, ...commonErrors } } },
+    async (request, reply) => {
+      await webhooks.remove(requireUser(request));
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/api/settings/webhook/test',
+    { schema: { tags: ['settings'], summary: 'Send a signed test event to your webhook', response: { 202: z.object({ queued: z.literal(true) }), ...commonErrors } } },
+    async (request, reply) => {
+      await webhooks.sendTest(requireUser(request));
+      return reply.code(202).send({ queued: true as const });
+    },
+  );
+};
