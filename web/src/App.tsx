@@ -13,6 +13,7 @@ import { SettingsLayout } from './pages/SettingsLayout.tsx';
 import { SignInPage } from './pages/SignInPage.tsx';
 import { SignUpPage } from './pages/SignUpPage.tsx';
 import { TokensPage } from './pages/TokensPage.tsx';
+import { WebhookPage } from './pages/WebhookPage.tsx';
 
 export function App() {
   return (
@@ -39,6 +40,7 @@ export function App() {
           <Route path="/settings" element={<SettingsLayout />}>
             <Route index element={<Navigate to="/settings/tokens" replace />} />
             <Route path="tokens" element={<TokensPage />} />
+            <Route path="webhook" element={<WebhookPage />} />
           </Route>
           <Route path="*" element={<NotFoundPage />} />
         </Route>

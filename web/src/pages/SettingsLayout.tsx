@@ -11,6 +11,11 @@ export function SettingsLayout() {
               API tokens
             </NavLink>
           </li>
+          <li>
+            <NavLink to="/settings/webhook" className="settings__link">
+              Webhook
+            </NavLink>
+          </li>
         </ul>
       </nav>
       <div className="settings__content">

@@ -1,0 +1,88 @@
+import { useState } from 'react';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { apiRequest } from '../api/client.ts';
+import { PageHeading } from '../components/PageHeading.tsx';
+import { FormAlert, LoadingState } from '../components/States.tsx';
+import { formatDateTime } from '../lib/format.ts';
+
+interface Webhook {
+  url: string;
+  createdAt: string;
+  lastDeliveryAt: string | null;
+  lastDeliveryStatus: string | null;
+}
+
+const KEY = ['user-webhook'];
+
+/** Settings → Webhook: a signed POST to the user's own URL when a training ends. */
+export function WebhookPage() {
+  const qc = useQueryClient();
+  const current = useQuery({ queryKey: KEY, queryFn: async ({ signal }) => (await apiRequest<{ webhook: Webhook | null }>('GET', '/api/settings/webhook', undefined, signal)).webhook });
+  const [url, setUrl] = useState('');
+  const [secret, setSecret] = useState<string | null>(null);
+  const save = useMutation({
+    mutationFn: (u: string) => apiRequest<{ webhook: Webhook; secret: string }>('PUT', '/api/settings/webhook', { url: u }),
+    onSuccess: (r) => {
+      setSecret(r.secret);
+      qc.setQueryData(KEY, r.webhook);
+    },
+  });
+  const remove = useMutation({ mutationFn: () => apiRequest<void>('DELETE', '/api/settings/webhook'), onSuccess: () => qc.setQueryData(KEY, null) });
+  const test = useMutation({ mutationFn: () => apiRequest<{ queued: true }>('POST', '/api/settings/webhook/test'), onSuccess: () => setTimeout(() => void qc.invalidateQueries({ queryKey: KEY }), 1500) });
+  if (current.isPending) return <LoadingState label="Loading…" />;
+  const hook = current.data;
+  return (
+    <div>
+      <PageHeading title="Webhook">Webhook</PageHeading>
+      <p className="muted">
+        When one of your trainings ends (ready, failed or canceled), The Way sends a signed JSON POST to this URL. Signatures follow the Standard Webhooks scheme
+        (headers <code>webhook-id</code>, <code>webhook-timestamp</code>, <code>webhook-signature</code>); failed deliveries are retried.
+      </p>
+      {secret && (
+        <div className="alert alert--warning" role="status">
+          <div>
+            <strong>Signing secret — shown once.</strong> Store it now to verify deliveries: <code className="secret__value">{secret}</code>
+          </div>
+        </div>
+      )}
+      {hook && (
+        <dl className="details">
+          <div><dt>URL</dt><dd><code>{hook.url}</code></dd></div>
+          <div><dt>Set</dt><dd>{formatDateTime(hook.createdAt)}</dd></div>
+          <div><dt>Last delivery</dt><dd>{hook.lastDeliveryAt ? `${formatDateTime(hook.lastDeliveryAt)} (${hook.lastDeliveryStatus})` : 'None yet'}</dd></div>
+        </dl>
+      )}
+      <form
+        className="form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          save.mutate(url.trim());
+        }}
+      >
+        <div className="field">
+          <label className="field__label" htmlFor="webhook-url">
+            {hook ? 'Replace the URL (a new secret is made)' : 'Webhook URL'}
+          </label>
+          <input id="webhook-url" className="input" type="url" required placeholder="https://example.com/hooks/theway" value={url} onChange={(e) => setUrl(e.target.value)} />
+        </div>
+        <FormAlert message={save.error?.message ?? remove.error?.message ?? test.error?.message} />
+        <div className="form__actions">
+          <button type="submit" className="button button--primary" disabled={save.isPending}>
+            {save.isPending ? 'Saving…' : 'Save webhook'}
+          </button>
+          {hook && (
+            <>
+              <button type="button" className="button button--secondary" onClick={() => test.mutate()} disabled={test.isPending}>
+                Send a test event
+              </button>
+              <button type="button" className="button button--danger-ghost" onClick={() => remove.mutate()} disabled={remove.isPending}>
+                Remove
+              </button>
+            </>
+          )}
+          {test.isSuccess && <span role="status">Test event queued.</span>}
+        </div>
+      </form>
+    </div>
+  );
+}
