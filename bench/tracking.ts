@@ -1,0 +1,126 @@
+/**
+ * bench/tracking: one process tracking 1,000 concurrent trainings on the Replicate emulator,
+ * first by polling only (`theway worker`), then by webhooks only (`theway serve` with a public
+ * URL, polling slowed to once an hour). Reports CPU seconds per training-hour tracked and the lag
+ * from an emulator status change to the row update (p50/p99).
+ *
+ *   npm run bench:tracking [-- --trainings 1000 --seconds 40]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ChildProcess } from 'node:child_process';
+import yazl from 'yazl';
+import { openDatabase } from '../src/db/database.ts';
+import { startReplicateEmulator, type ReplicateEmulator } from '../test/support/replicate-emulator/index.ts';
+import { insertModel, insertTraining } from '../test/support/factories.ts';
+import { cpuSecondsOf, machine, percentile, seedUser, startProcess, today } from './support.ts';
+
+const { values } = parseArgs({ options: { trainings: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '40' } } });
+const N = Number(values.trainings);
+const SECONDS = Number(values.seconds);
+
+async function tinyZip(): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  zip.addBuffer(Buffer.from([0xff, 0xd8, 0xff, 0xd9]), '0001.jpg');
+  zip.end();
+  const chunks: Buffer[] = [];
+  for await (const c of zip.outputStream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Creates N trainings on the emulator and the matching rows, as if the platform had submitted them. */
+async function seed(emu: ReplicateEmulator, dataDir: string, webhook: string | null): Promise<{ token: string; remoteIds: string[] }> {
+  const { user, token } = await seedUser(dataDir);
+  const auth = { authorization: `Bearer ${emu.token}` };
+  emu.createModel('theway', 'loras');
+  const form = new FormData();
+  form.set('content', new Blob([new Uint8Array(await tinyZip())]), 'd.zip');
+  const file = (await (await fetch(`${emu.baseUrl}/files`, { method: 'POST', headers: auth, body: form })).json()) as { urls: { get: string } };
+  const version = ((await (await fetch(`${emu.baseUrl}/models/ostris/flux-dev-lora-trainer`, { headers: auth })).json()) as { latest_version: { id: string } }).latest_version.id;
+  const db = openDatabase({ sqliteFile: join(dataDir, 'theway.db') });
+  const remoteIds: string[] = [];
+  for (let i = 0; i < N; i++) {
+    const t = (await (await fetch(`${emu.baseUrl}/models/ostris/flux-dev-lora-trainer/versions/${version}/trainings`, {
+      method: 'POST', headers: { ...auth, 'content-type': 'application/json' },
+      // As the platform submits them: with its webhook URL when it has a public one.
+      body: JSON.stringify({ destination: 'theway/loras', input: { input_images: file.urls.get, steps: 1000 }, ...(webhook && { webhook, webhook_events_filter: ['start', 'logs', 'completed'] }) }),
+    })).json()) as { id: string };
+    const model = await insertModel(db.kysely, user.id, { name: `Tracked ${i}` });
+    await insertTraining(db.kysely, user.id, model.id, { status: 'starting', remote_id: t.id, remote_status: 'starting', weights_key: null, output_version: null, log_state: null, progress_step: null, stage: 'booting', completed_at: null });
+    remoteIds.push(t.id);
+  }
+  await db.close();
+  return { token, remoteIds };
+}
+
+async function run(mode: 'polling' | 'webhooks') {
+  const dir = mkdtempSync(join(tmpdir(), `theway-bench-tracking-${mode}-`));
+  const dataDir = join(dir, 'data');
+  // Each training lasts about SECONDS × 1.5 real seconds: all of them run through the window.
+  const emu = await startReplicateEmulator({ speed: 1000 / (SECONDS * 1.5 * 1000), bootMs: 2000, logsThrottleMs: 500 });
+  let proc: ChildProcess | undefined;
+  try {
+    const port = mode === 'polling' ? 3501 : 3502;
+    const base = `http://127.0.0.1:${port}`;
+    const { remoteIds } = await seed(emu, dataDir, mode === 'webhooks' ? `${base}/api/webhooks/replicate` : null);
+    const env: Record<string, string> = {
+      DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', JOB_CONCURRENCY: '32',
+      REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras',
+      ...(mode === 'polling' ? { TRAINING_POLL_SECONDS: '5' } : { PUBLIC_URL: base, TRAINING_POLL_SECONDS: '3600' }),
+    };
+    // The worker role has no HTTP server: wait for it by watching the rows instead of a health URL.
+    if (mode === 'polling') {
+      const { spawn } = await import('node:child_process');
+      proc = spawn(process.execPath, ['bin/theway.js', 'worker'], { cwd: join(import.meta.dirname, '..'), env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+    } else {
+      proc = await startProcess(['bin/theway.js', 'serve'], env, `${base}/api/health`);
+    }
+    const db = openDatabase({ sqliteFile: join(dataDir, 'theway.db') });
+    const seen = new Map<string, { processing?: number; succeeded?: number }>();
+    const cpu0 = cpuSecondsOf(proc.pid!);
+    const t0 = Date.now();
+    let cpuWindow = 0;
+    let windowSeconds = 0;
+    while (Date.now() - t0 < SECONDS * 1000 * 2.5) {
+      const rows = await db.kysely.selectFrom('trainings').select(['remote_id', 'status']).execute();
+      const now = Date.now();
+      for (const r of rows) {
+        const s = seen.get(r.remote_id!) ?? {};
+        if ((r.status === 'processing' || r.status === 'succeeded') && !s.processing) s.processing = now;
+        if (r.status === 'succeeded' && !s.succeeded) s.succeeded = now;
+        seen.set(r.remote_id!, s);
+      }
+      if (!windowSeconds && now - t0 >= SECONDS * 1000) {
+        cpuWindow = cpuSecondsOf(proc.pid!) - cpu0;
+        windowSeconds = (now - t0) / 1000;
+      }
+      if (rows.every((r) => r.status === 'succeeded')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await db.close();
+    const lags: number[] = [];
+    for (const id of remoteIds) {
+      const t = emu.training(id)!;
+      const s = seen.get(id);
+      if (s?.processing) lags.push(s.processing - t.processingAtMs);
+      if (s?.succeeded && t.completedAtMs) lags.push(s.succeeded - t.completedAtMs);
+    }
+    const done = [...seen.values()].filter((s) => s.succeeded).length;
+    const perTrainingHour = cpuWindow / (N * windowSeconds / 3600);
+    return { mode, trainings: N, windowSeconds: Math.round(windowSeconds), cpuSeconds: Number(cpuWindow.toFixed(2)), cpuSecondsPerTrainingHour: Number(perTrainingHour.toFixed(2)), lagP50Ms: Math.round(percentile(lags, 50)), lagP99Ms: Math.round(percentile(lags, 99)), reachedSucceeded: done, webhooks: emu.webhooks.length };
+  } finally {
+    proc?.kill('SIGTERM');
+    await emu.close();
+    await new Promise((r) => setTimeout(r, 1000));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const polling = await run('polling');
+console.log(JSON.stringify(polling));
+const webhooks = await run('webhooks');
+console.log(JSON.stringify(webhooks));
+const describe = (r: typeof polling) => `${r.mode}: ${r.cpuSecondsPerTrainingHour} CPU s per training-hour, lag p50 ${r.lagP50Ms} ms / p99 ${r.lagP99Ms} ms, ${r.reachedSucceeded}/${r.trainings} finished`;
+console.log(`| tracking | ${today()} | ${machine()} | ${N} concurrent trainings, one process — ${describe(polling)}; ${describe(webhooks)} | — (lag sampled every 100 ms; polling every 5 s) | webhooks/polling CPU ${(webhooks.cpuSecondsPerTrainingHour / polling.cpuSecondsPerTrainingHour).toFixed(2)} | — |`);
