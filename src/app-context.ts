@@ -20,6 +20,9 @@ import { TrainingService } from './trainings/training-service.ts';
 import { trainingJobDefinitions } from './trainings/training-jobs.ts';
 import { loadCostTable } from './trainings/estimate.ts';
 import { UserWebhookService } from './notifications/user-webhook-service.ts';
+import { GenerationRepository } from './generations/generation-repository.ts';
+import { GenerationService } from './generations/generation-service.ts';
+import { ReplicateGenerationProvider } from './providers/replicate/replicate-generation-provider.ts';
 import { DatasetRepository } from './datasets/dataset-repository.ts';
 import { DatasetService } from './datasets/dataset-service.ts';
 
@@ -40,6 +43,7 @@ export interface AppContext {
   datasets: DatasetService;
   trainings: TrainingService;
   userWebhooks: UserWebhookService;
+  generations: GenerationService;
   /** The Replicate client, or null when no token is configured (training and generation unavailable). */
   replicate: ReplicateClient | null;
   checkDatabase(): Promise<void>;
@@ -102,6 +106,16 @@ export async function createAppContext(config: Config, options: AppContextOption
   const userWebhooks = new UserWebhookService(db.kysely, jobs);
   jobs.register(...userWebhooks.jobDefinitions());
   trainings.addEndedListener((trainingId) => userWebhooks.trainingEnded(trainingId));
+  const generations = new GenerationService({
+    repo: new GenerationRepository(db.kysely),
+    models,
+    storage,
+    jobs,
+    events,
+    provider: replicate ? new ReplicateGenerationProvider(replicate) : null,
+    limits: { ...config.generations, pollIntervalMs: Math.min(2_000, config.trainings.pollIntervalMs) },
+  });
+  jobs.register(...generations.jobDefinitions());
   let workerStarted = false;
   return {
     config,
@@ -116,6 +130,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     datasets,
     trainings,
     userWebhooks,
+    generations,
     replicate,
     checkDatabase: async () => {
       await sql`select 1`.execute(db.kysely);
@@ -124,6 +139,7 @@ export async function createAppContext(config: Config, options: AppContextOption
       await jobs.start({ concurrency: config.jobs.concurrency });
       workerStarted = true;
       await trainings.resumeUnfinished();
+      await generations.resumeUnfinished();
     },
     close: async () => {
       if (workerStarted) await jobs.stop({ timeoutMs: 10_000 });

@@ -49,6 +49,8 @@ const envSchema = z.object({
   MAX_ZIP_MB: z.coerce.number().positive().max(4096).default(500),
   MAX_UPLOAD_FILES: positiveInt.max(500).default(50),
   MAX_DATASET_IMAGES: positiveInt.max(1000).default(100),
+  GENERATION_MAX_CONCURRENT: positiveInt.max(100).default(4),
+  GENERATION_MAX_PER_HOUR: positiveInt.max(10000).default(100),
 });
 
 const SECRET_VARIABLES = new Set(['REPLICATE_API_TOKEN', 'DATABASE_URL']);
@@ -82,6 +84,7 @@ export interface Config {
     webhookUrl: string | null;
   };
   trainings: { costTableFile: string; pollIntervalMs: number };
+  generations: { maxConcurrent: number; maxPerHour: number };
   datasets: { maxImageBytes: number; maxImagePixels: number; maxZipBytes: number; maxFilesPerUpload: number; maxImages: number; tmpDir: string };
   webDistDir: string;
 }
@@ -139,6 +142,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       webhookUrl: webhooks ? `${e.PUBLIC_URL!.replace(/\/+$/, '')}/api/webhooks/replicate` : null,
     },
     trainings: { costTableFile: resolve(e.TRAINING_COST_TABLE), pollIntervalMs: Math.round(e.TRAINING_POLL_SECONDS * 1000) },
+    generations: { maxConcurrent: e.GENERATION_MAX_CONCURRENT, maxPerHour: e.GENERATION_MAX_PER_HOUR },
     datasets: {
       maxImageBytes: Math.round(e.MAX_IMAGE_MB * 2 ** 20),
       maxImagePixels: Math.round(e.MAX_IMAGE_MEGAPIXELS * 1e6),

@@ -16,6 +16,9 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   provider_settings: ProviderSettingsTable;
   user_webhooks: UserWebhooksTable;
+  generations: GenerationsTable;
+  generation_images: GenerationImagesTable;
+  prompt_recipes: PromptRecipesTable;
 }
 
 export interface CollectionRevisionsTable {
@@ -199,4 +202,50 @@ export interface UserWebhooksTable {
   created_at: string;
   last_delivery_at: string | null;
   last_delivery_status: string | null;
+}
+
+export type GenerationStatus = 'queued' | 'submitting' | 'starting' | 'processing' | 'succeeded' | 'failed' | 'canceled';
+
+export interface GenerationsTable {
+  id: string;
+  owner_id: string;
+  model_id: string;
+  training_id: string;
+  status: GenerationStatus;
+  prompt: string;
+  negative_prompt: string | null;
+  /** JSON: GenerationParams with the seed actually used. */
+  params: string;
+  /** JSON: the exact input sent to the provider. */
+  input: string;
+  batch_id: string | null;
+  remote_id: string | null;
+  submit_attempted_at: string | null;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+  completed_at: string | null;
+}
+
+export interface GenerationImagesTable {
+  generation_id: string;
+  position: number;
+  blob_key: string;
+  content_type: string;
+  bytes: number;
+  width: number;
+  height: number;
+}
+
+export interface PromptRecipesTable {
+  id: string;
+  owner_id: string;
+  model_id: string;
+  name: string;
+  name_key: string;
+  prompt: string;
+  negative_prompt: string | null;
+  params: string;
+  created_at: string;
+  updated_at: string;
 }

@@ -6,11 +6,12 @@ import { EventEmitter } from 'node:events';
  * never the source of truth, so a lost event costs freshness, not correctness.
  */
 export interface PlatformEvent {
-  type: 'training.updated' | 'model.updated';
+  type: 'training.updated' | 'model.updated' | 'generation.updated';
   /** Only this user's streams receive the event. */
   ownerId: string;
   modelId: string;
   trainingId?: string | undefined;
+  generationId?: string | undefined;
   status?: string | undefined;
   /** A compact snapshot so a live page updates without re-reading (computed once, not per subscriber). */
   progress?: {

@@ -17,6 +17,7 @@ import { eventRoutes } from './routes/event-routes.ts';
 import { datasetRoutes } from './routes/dataset-routes.ts';
 import { trainingRoutes, webhookRoutes } from './routes/training-routes.ts';
 import { userWebhookRoutes } from './routes/user-webhook-routes.ts';
+import { generationRoutes } from './routes/generation-routes.ts';
 import { tokenRoutes } from './routes/token-routes.ts';
 
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
@@ -72,6 +73,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(trainingRoutes(ctx.trainings));
   await app.register(webhookRoutes(ctx.trainings));
   await app.register(userWebhookRoutes(ctx.userWebhooks));
+  await app.register(generationRoutes(ctx.generations));
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await registerWebApp(app, config.webDistDir);

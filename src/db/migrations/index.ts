@@ -3,6 +3,7 @@ import * as m0001 from './0001_foundation.ts';
 import * as m0002 from './0002_datasets.ts';
 import * as m0003 from './0003_trainings.ts';
 import * as m0004 from './0004_user_webhooks.ts';
+import * as m0005 from './0005_generations.ts';
 
 /** Every migration, in order. Append only: a released migration never changes. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '0002_datasets': m0002,
   '0003_trainings': m0003,
   '0004_user_webhooks': m0004,
+  '0005_generations': m0005,
 };

@@ -41,6 +41,23 @@ const finishedTraining = async (t: TestApp, owner: { id: string }) => {
   await t.ctx.storage.put(row.weights_key!, Buffer.from('weights'));
   return row.id;
 };
+/** A finished generation with one stored image, as the generation job leaves it. */
+const ownGeneration = async (t: TestApp, owner: { id: string }) => {
+  const modelId = await privateModel(t, owner);
+  const training = await insertTraining(t.ctx.db.kysely, owner.id, modelId);
+  const id = crypto.randomUUID();
+  const at = new Date().toISOString();
+  await t.ctx.db.kysely.insertInto('generations').values({ id, owner_id: owner.id, model_id: modelId, training_id: training.id, status: 'succeeded', prompt: 'REXDOG', negative_prompt: null, params: JSON.stringify({ prompt: 'REXDOG', negativePrompt: null, loraScale: 1, guidanceScale: 3, steps: 28, seed: 1, aspectRatio: '1:1', numOutputs: 1 }), input: '{}', batch_id: null, remote_id: null, submit_attempted_at: null, error: null, created_at: at, updated_at: at, completed_at: at }).execute();
+  const png = await photoJpeg({ width: 64, height: 64, seed: 1 });
+  await t.ctx.storage.put(`generations/${id}/0.jpg`, png, { contentType: 'image/jpeg' });
+  await t.ctx.db.kysely.insertInto('generation_images').values({ generation_id: id, position: 0, blob_key: `generations/${id}/0.jpg`, content_type: 'image/jpeg', bytes: png.length, width: 64, height: 64 }).execute();
+  return id;
+};
+const ownRecipe = async (t: TestApp, owner: { id: string }) => {
+  const modelId = await privateModel(t, owner);
+  const user = { id: owner.id, email: '', displayName: '', role: 'user' as const, createdAt: '' };
+  return (await t.ctx.generations.createRecipe(user, modelId, { name: `R ${Math.random()}`, prompt: 'a photo' })).id;
+};
 /** The owner's webhook exists; the route has no id, so the setup returns none. */
 const ownWebhook = async (t: TestApp, owner: { id: string }) => {
   await t.ctx.userWebhooks.set({ id: owner.id, email: '', displayName: '', role: 'user', createdAt: '' }, 'https://example.com/hooks');
@@ -80,6 +97,18 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/settings/webhook': { ok: 200 },
   'PUT /api/settings/webhook': { body: { url: 'https://example.com/hooks/theway' }, ok: 200 },
   'DELETE /api/settings/webhook': { setup: ownWebhook, ok: 204 },
+  'GET /api/models/:id/generation-options': { setup: privateModel, ok: 200 },
+  // Untrained models refuse generation (409); generating for real is in test/integration/generations.
+  'POST /api/models/:id/generations': { setup: privateModel, body: { prompt: 'a photo' }, ok: 409 },
+  'POST /api/models/:id/comparisons': { setup: privateModel, body: { prompt: 'a photo', loraScales: [0.5, 1] }, ok: 409 },
+  'GET /api/generations': { ok: 200 },
+  'GET /api/generations/:id': { setup: ownGeneration, ok: 200 },
+  'DELETE /api/generations/:id': { setup: ownGeneration, ok: 204 },
+  'GET /api/generations/:id/images/:position': { setup: async (t, o) => ({ id: await ownGeneration(t, o), position: '0' }), ok: 200 },
+  'GET /api/models/:id/recipes': { setup: privateModel, ok: 200 },
+  'POST /api/models/:id/recipes': { setup: privateModel, body: { name: 'Recipe', prompt: 'a photo of REXDOG' }, ok: 201 },
+  'PATCH /api/recipes/:id': { setup: ownRecipe, body: { name: 'Renamed' }, ok: 200 },
+  'DELETE /api/recipes/:id': { setup: ownRecipe, ok: 204 },
   'POST /api/settings/webhook/test': { setup: ownWebhook, ok: 202 },
 };
 
@@ -156,7 +185,7 @@ describe.each(DIALECTS)('route authorization matrix (%s)', (dialect) => {
         expect(res.statusCode).toBe(404);
         expect(res.json().error.code).toBe('not_found');
         // A random id that never existed looks exactly the same.
-        const randomIds = typeof id === 'string' ? crypto.randomUUID() : Object.fromEntries(Object.keys(id).map((k) => [k, crypto.randomUUID()]));
+        const randomIds = typeof id === 'string' ? crypto.randomUUID() : Object.fromEntries(Object.entries(id).map(([k, v]) => [k, /id$/i.test(k) ? crypto.randomUUID() : v]));
         const missing = await t.request({ method, url: build(randomIds), as: stranger, ...(await payloadOf(c.body)) });
         expect(missing.statusCode).toBe(404);
         expect(missing.json()).toEqual(res.json());

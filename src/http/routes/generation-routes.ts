@@ -1,0 +1,154 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { GenerationService } from '../../generations/generation-service.ts';
+import { ASPECT_RATIOS, generationInput } from '../../generations/controls.ts';
+import { requireUser } from '../auth.ts';
+import { commonErrors, errorResponse, idParams, noContent } from '../response-schemas.ts';
+
+const range = z.object({ min: z.number(), max: z.number(), default: z.number(), step: z.number() });
+const params = z.object({ prompt: z.string(), negativePrompt: z.string().nullable(), loraScale: z.number(), guidanceScale: z.number(), steps: z.number(), seed: z.number(), aspectRatio: z.string(), numOutputs: z.number() });
+const generationView = z.object({
+  id: z.string(), modelId: z.string(), status: z.string(), prompt: z.string(), negativePrompt: z.string().nullable(), params, batchId: z.string().nullable(), error: z.string().nullable(),
+  images: z.array(z.object({ url: z.string(), downloadUrl: z.string(), width: z.number(), height: z.number(), contentType: z.string() })),
+  createdAt: z.string(), completedAt: z.string().nullable(),
+});
+const recipeView = z.object({ id: z.string(), modelId: z.string(), name: z.string(), prompt: z.string(), negativePrompt: z.string().nullable(), params: z.record(z.string(), z.unknown()), createdAt: z.string(), updatedAt: z.string() });
+const recipeName = z.string().trim().min(1, 'Give the recipe a name.').max(80);
+const recipeParams = z.record(z.string().max(40), z.union([z.number(), z.string().max(40), z.boolean(), z.null()]));
+
+export const generationRoutes = (generations: GenerationService): FastifyPluginAsyncZod => async (app) => {
+  app.get(
+    '/api/models/:id/generation-options',
+    {
+      schema: {
+        tags: ['generations'],
+        summary: 'The Generate page controls for this model: ranges and defaults per base model, negative prompt support, trigger word',
+        params: idParams,
+        response: {
+          200: z.object({
+            available: z.boolean(), unavailableReason: z.string().nullable(), triggerWord: z.string().nullable(), triggerWordHelp: z.string().nullable(),
+            controls: z.object({ baseModel: z.string(), negativePrompt: z.object({ supported: z.boolean(), reason: z.string().nullable() }), loraScale: range, guidanceScale: range, steps: range, numOutputs: range, aspectRatios: z.array(z.string()) }),
+          }),
+          ...commonErrors,
+        },
+      },
+    },
+    async (request) => generations.options(requireUser(request), request.params.id),
+  );
+
+  app.post(
+    '/api/models/:id/generations',
+    { schema: { tags: ['generations'], summary: 'Generate images with a ready model (own or public)', params: idParams, body: generationInput, response: { 201: z.object({ generation: generationView }), 409: errorResponse, ...commonErrors } } },
+    async (request, reply) => reply.code(201).send({ generation: await generations.create(requireUser(request), request.params.id, request.body) }),
+  );
+
+  app.post(
+    '/api/models/:id/comparisons',
+    {
+      schema: {
+        tags: ['generations'],
+        summary: 'One prompt and seed at several LoRA scales (and optionally guidance scales), side by side',
+        params: idParams,
+        body: z.object({
+          prompt: z.string().trim().min(1).max(2000),
+          seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+          loraScales: z.array(z.number().finite()).min(2, 'Compare at least 2 LoRA scales.').max(6, 'Compare at most 6 LoRA scales.'),
+          guidanceScales: z.array(z.number().finite()).max(3).optional(),
+          aspectRatio: z.enum(ASPECT_RATIOS).optional(),
+        }),
+        response: { 201: z.object({ batchId: z.string(), seed: z.number(), generations: z.array(generationView) }), 409: errorResponse, ...commonErrors },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await generations.compare(requireUser(request), request.params.id, request.body)),
+  );
+
+  app.get(
+    '/api/generations',
+    {
+      schema: {
+        tags: ['generations'],
+        summary: 'Your gallery, newest first (filter by model or comparison batch)',
+        querystring: z.object({ modelId: z.uuid().optional(), batchId: z.uuid().optional(), limit: z.coerce.number().int().min(1).max(100).default(30), cursor: z.string().max(200).optional() }),
+        response: { 200: z.object({ generations: z.array(generationView), nextCursor: z.string().nullable() }), ...commonErrors },
+      },
+    },
+    async (request) => generations.list(requireUser(request), request.query),
+  );
+
+  app.get(
+    '/api/generations/:id',
+    { schema: { tags: ['generations'], summary: 'One generation with its images and the exact parameters and seed', params: idParams, response: { 200: z.object({ generation: generationView }), ...commonErrors } } },
+    async (request) => ({ generation: await generations.get(requireUser(request), request.params.id) }),
+  );
+
+  app.delete(
+    '/api/generations/:id',
+    { schema: { tags: ['generations'], summary: 'Delete a generation and its images', params: idParams, response: { ...noContent, ...commonErrors } } },
+    async (request, reply) => {
+      await generations.delete(requireUser(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/generations/:id/images/:position',
+    {
+      schema: {
+        tags: ['generations'],
+        summary: 'A generated image (owner only)',
+        params: z.object({ id: z.uuid('The id must be a UUID, as returned by this API.'), position: z.coerce.number().int().min(0).max(3) }),
+        querystring: z.object({ download: z.enum(['1']).optional() }),
+        response: { 200: z.unknown().describe('image bytes'), ...commonErrors },
+      },
+    },
+    async (request, reply) => {
+      const file = await generations.openImage(requireUser(request), request.params.id, request.params.position);
+      reply.type(file.contentType).header('content-length', file.size).header('cache-control', 'private, max-age=86400, immutable');
+      if (request.query.download) reply.header('content-disposition', `attachment; filename="${file.filename}"`);
+      return reply.send(file.stream);
+    },
+  );
+
+  app.get(
+    '/api/models/:id/recipes',
+    { schema: { tags: ['recipes'], summary: 'Your saved prompts for this model', params: idParams, response: { 200: z.object({ recipes: z.array(recipeView) }), ...commonErrors } } },
+    async (request) => ({ recipes: await generations.listRecipes(requireUser(request), request.params.id) }),
+  );
+
+  app.post(
+    '/api/models/:id/recipes',
+    {
+      schema: {
+        tags: ['recipes'],
+        summary: 'Save a successful prompt (from a generation, or given directly)',
+        params: idParams,
+        body: z.object({ name: recipeName, fromGeneration: z.uuid().optional(), prompt: z.string().trim().min(1).max(2000).optional(), negativePrompt: z.string().max(2000).nullable().optional(), params: recipeParams.optional() }),
+        response: { 201: z.object({ recipe: recipeView }), 409: errorResponse, ...commonErrors },
+      },
+    },
+    async (request, reply) => reply.code(201).send({ recipe: await generations.createRecipe(requireUser(request), request.params.id, request.body) }),
+  );
+
+  app.patch(
+    '/api/recipes/:id',
+    {
+      schema: {
+        tags: ['recipes'],
+        summary: 'Edit a saved prompt',
+        params: idParams,
+        body: z.object({ name: recipeName.optional(), prompt: z.string().trim().min(1).max(2000).optional(), negativePrompt: z.string().max(2000).nullable().optional(), params: recipeParams.optional() }),
+        response: { 200: z.object({ recipe: recipeView }), 409: errorResponse, ...commonErrors },
+      },
+    },
+    async (request) => ({ recipe: await generations.updateRecipe(requireUser(request), request.params.id, request.body) }),
+  );
+
+  app.delete(
+    '/api/recipes/:id',
+    { schema: { tags: ['recipes'], summary: 'Delete a saved prompt', params: idParams, response: { ...noContent, ...commonErrors } } },
+    async (request, reply) => {
+      await generations.deleteRecipe(requireUser(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+};
