@@ -138,4 +138,26 @@ describe('training in the browser (Replicate emulator)', () => {
     expect(await page.getByRole('radio', { name: /^Beginner/ }).isChecked()).toBe(true);
     expect(await page.getByRole('radio', { name: /^512×512/ }).isChecked()).toBe(true);
   });
+
+  it('generates with the ready model, keeps the image, saves the prompt and reuses it', async () => {
+    await page.goto(modelUrl);
+    await page.getByRole('link', { name: 'Generate images' }).click();
+    await heading(page, 'Generate with Rex the dog');
+    expect(await page.getByLabel('Negative prompt').isDisabled()).toBe(true);
+    await page.getByText(/FLUX.1 has no negative prompt/).waitFor();
+    await page.getByLabel('Prompt', { exact: true }).fill('sitting on a red sofa');
+    await page.getByRole('button', { name: 'Generate', exact: true }).click();
+    const card = page.getByTestId('generation').first();
+    await card.getByRole('img').first().waitFor({ timeout: 30_000 });
+    expect(await card.textContent()).toMatch(/REXDOG sitting on a red sofa/);
+    await shot(page, '15-generate');
+    await card.getByRole('button', { name: 'Save prompt' }).click();
+    await card.getByLabel('Recipe name').fill('Red sofa');
+    await card.getByRole('button', { name: 'Save', exact: true }).click();
+    const saved = page.getByRole('region', { name: 'Saved prompts' });
+    await saved.getByText('Red sofa', { exact: true }).waitFor();
+    await page.getByLabel('Prompt', { exact: true }).fill('');
+    await saved.getByRole('button', { name: 'Use' }).click();
+    expect(await page.getByLabel('Prompt', { exact: true }).inputValue()).toBe('REXDOG sitting on a red sofa');
+  });
 });

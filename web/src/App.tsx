@@ -5,6 +5,7 @@ import { ModelPage } from './pages/ModelPage.tsx';
 import { DatasetPage } from './pages/DatasetPage.tsx';
 import { TrainPage } from './pages/TrainPage.tsx';
 import { TrainingPage } from './pages/TrainingPage.tsx';
+import { GeneratePage } from './pages/GeneratePage.tsx';
 import { LiveEventsProvider } from './live/LiveEvents.tsx';
 import { ModelsPage } from './pages/ModelsPage.tsx';
 import { NewModelPage } from './pages/NewModelPage.tsx';
@@ -37,6 +38,7 @@ export function App() {
           <Route path="/models/:id/images" element={<DatasetPage />} />
           <Route path="/models/:id/train" element={<TrainPage />} />
           <Route path="/trainings/:id" element={<TrainingPage />} />
+          <Route path="/models/:id/generate" element={<GeneratePage />} />
           <Route path="/settings" element={<SettingsLayout />}>
             <Route index element={<Navigate to="/settings/tokens" replace />} />
             <Route path="tokens" element={<TokensPage />} />

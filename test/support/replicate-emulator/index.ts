@@ -44,6 +44,8 @@ export interface EmulatorOptions {
   speed?: number;
   /** Real milliseconds between two `logs` webhooks (Replicate: 500 ms of real time). Default 50. */
   logsThrottleMs?: number;
+  /** Real milliseconds a prediction runs. Default 300. */
+  predictionMs?: number;
   /** Real milliseconds a training stays `starting`. Default 150. */
   bootMs?: number;
   pageSize?: number;
@@ -201,6 +203,7 @@ export async function startReplicateEmulator(options: EmulatorOptions = {}): Pro
   const speed = options.speed ?? 1;
   const bootMs = options.bootMs ?? 150;
   const logsThrottleMs = options.logsThrottleMs ?? 50;
+  const predictionMs = options.predictionMs ?? 300;
   const pageSize = options.pageSize ?? 100;
   const random = seededRandom(options.seed ?? 42);
   let failureRate = options.failureRate ?? 0;
@@ -620,7 +623,7 @@ export async function startReplicateEmulator(options: EmulatorOptions = {}): Pro
       outputs.push(`${origin}/files/${key}`);
     }
     const now = Date.now();
-    const p: EmPrediction = { id, version, input, createdAtMs: now, doneAtMs: now + Math.max(60, 1500 / speed), status: 'starting', outputs, error: null };
+    const p: EmPrediction = { id, version, input, createdAtMs: now, doneAtMs: now + predictionMs, status: 'starting', outputs, error: null };
     predictions.set(id, p);
     const prefer = /wait=(\d+)/.exec(String(req.headers.prefer ?? ''));
     if (prefer) {

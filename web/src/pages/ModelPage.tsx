@@ -127,6 +127,14 @@ function ModelDetails({ model }: { model: Model }) {
         </div>
       )}
 
+      {model.status === 'ready' && (
+        <div className="alert alert--success">
+          <span>This model is ready to use.</span>
+          <Link className="button button--primary button--small" to={`/models/${model.id}/generate`}>
+            Generate images
+          </Link>
+        </div>
+      )}
       <div className="model-header">
         <div className={`model-header__thumb model-card__thumb--${model.modelType}`} aria-hidden="true">
           <span>{model.name.trim().charAt(0).toUpperCase()}</span>
