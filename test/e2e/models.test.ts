@@ -5,22 +5,12 @@ import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, type TestBrowser } from '../support/browser.ts';
+import { shot, SHOTS_DIR } from '../support/screenshots.ts';
 import { startServer, type ServerProcess } from '../support/server-process.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
-// Set THEWAY_SHOTS=/tmp/theway-shots to keep screenshots of every step (desktop and phone width).
-const SHOTS_DIR = process.env.THEWAY_SHOTS;
 const PASSWORD = 'correct horse battery';
 
-async function shot(page: Page, name: string): Promise<void> {
-  if (!SHOTS_DIR) return;
-  mkdirSync(SHOTS_DIR, { recursive: true });
-  await page.screenshot({ path: join(SHOTS_DIR, `${name}-desktop.png`), fullPage: true });
-  const size = page.viewportSize();
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
-  if (size) await page.setViewportSize(size);
-}
 
 /** The text of the error message a field's aria-describedby points at (what a screen reader reads). */
 async function fieldError(page: Page, label: string): Promise<string> {
@@ -76,6 +66,7 @@ describe('models in the browser', () => {
   let server: ServerProcess;
   let browser: TestBrowser;
   let page: Page;
+  const pageErrors: string[] = [];
   const run = Date.now().toString(36);
   const alice = { displayName: 'Alice Example', email: `alice-${run}@example.com` };
   const bob = { displayName: 'Bob Example', email: `bob-${run}@example.com` };
@@ -94,6 +85,9 @@ describe('models in the browser', () => {
     server = await startServer();
     browser = await launchBrowser({ baseURL: server.url });
     page = await browser.context.newPage();
+    // Browser-side errors, printed with a failure: a blank page otherwise says nothing.
+    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => m.type() === 'error' && pageErrors.push(`console: ${m.text()}`));
   }, 120_000);
 
   // On failure, keep what the browser showed and what the server said, to debug without rerunning.
@@ -103,6 +97,7 @@ describe('models in the browser', () => {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `${ctx.task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.png`);
     await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
+    console.error(`[e2e] browser errors:\n${pageErrors.slice(-20).join('\n')}`);
     console.error(`[e2e] failed at ${page.url()}; screenshot ${file}\n[e2e] server output:\n${server.output().slice(-4000)}`);
   });
 

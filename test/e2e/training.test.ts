@@ -5,22 +5,13 @@ import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, type TestBrowser } from '../support/browser.ts';
+import { shot, SHOTS_DIR } from '../support/screenshots.ts';
 import { startServer, type ServerProcess } from '../support/server-process.ts';
 import { startReplicateEmulator, type ReplicateEmulator } from '../support/replicate-emulator/index.ts';
 import { photoJpeg, svgImage } from '../support/images.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
-const SHOTS_DIR = process.env.THEWAY_SHOTS;
 
-async function shot(page: Page, name: string): Promise<void> {
-  if (!SHOTS_DIR) return;
-  mkdirSync(SHOTS_DIR, { recursive: true });
-  await page.screenshot({ path: join(SHOTS_DIR, `${name}-desktop.png`), fullPage: true });
-  const size = page.viewportSize();
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
-  if (size) await page.setViewportSize(size);
-}
 
 const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name }).waitFor({ timeout: 30_000 });
 
@@ -29,6 +20,7 @@ describe('training in the browser (Replicate emulator)', () => {
   let server: ServerProcess;
   let browser: TestBrowser;
   let page: Page;
+  const pageErrors: string[] = [];
   let files: string;
   let modelUrl = '';
 
@@ -41,6 +33,9 @@ describe('training in the browser (Replicate emulator)', () => {
     server = await startServer({ env: { REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', TRAINING_POLL_SECONDS: '0.2' } });
     browser = await launchBrowser({ baseURL: server.url });
     page = await browser.context.newPage();
+    // Browser-side errors, printed with a failure: a blank page otherwise says nothing.
+    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => m.type() === 'error' && pageErrors.push(`console: ${m.text()}`));
     files = mkdtempSync(join(tmpdir(), 'theway-e2e-images-'));
     for (let i = 0; i < 10; i++) writeFileSync(join(files, `rex-${i + 1}.jpg`), await photoJpeg({ width: 900, height: 900, seed: 7000 + i }));
     writeFileSync(join(files, 'logo.svg'), svgImage());
@@ -52,6 +47,7 @@ describe('training in the browser (Replicate emulator)', () => {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `training-${ctx.task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 50)}.png`);
     await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
+    console.error(`[e2e] browser errors:\n${pageErrors.slice(-20).join('\n')}`);
     console.error(`[e2e] failed at ${page.url()}; screenshot ${file}\n[e2e] server output:\n${server.output().slice(-4000)}`);
   });
 

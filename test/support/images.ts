@@ -1,5 +1,6 @@
 import { crc32, deflateRawSync, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
+import { seededRandom } from './replicate-emulator/rng.ts';
 
 /**
  * Synthetic test images and archives. Everything is generated from a seed, so tests are
@@ -7,16 +8,6 @@ import sharp from 'sharp';
  * about: large smooth regions, hard edges, fine texture and sensor-like noise.
  */
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const clampByte = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v | 0);
 
@@ -29,7 +20,7 @@ export interface RawImage {
 
 /** Raw RGB pixels of a textured, photo-like scene that differs from seed to seed. */
 export function photoLikeRaw(width: number, height: number, seed = 1): RawImage {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const data = Buffer.alloc(width * height * 3);
   const c0 = [rand() * 255, rand() * 255, rand() * 255];
   const c1 = [rand() * 255, rand() * 255, rand() * 255];

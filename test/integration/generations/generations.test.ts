@@ -1,20 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { startReplicateEmulator, type ReplicateEmulator } from '../../support/replicate-emulator/index.ts';
+import { until } from '../../support/until.ts';
 import { startTestApp, type TestApp } from '../../support/test-app.ts';
 import { insertModel } from '../../support/factories.ts';
 import { addDatasetImages } from '../../support/dataset-factories.ts';
 import { DIALECTS } from '../../support/databases.ts';
 
-const until = async <T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 20_000): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}; last: ${JSON.stringify(v).slice(0, 300)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 
 describe.each(DIALECTS)('generating with a trained model (%s)', (dialect) => {
   let emu: ReplicateEmulator;

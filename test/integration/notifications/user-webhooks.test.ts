@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startReplicateEmulator, type ReplicateEmulator } from '../../support/replicate-emulator/index.ts';
+import { until } from '../../support/until.ts';
 import { startTestApp, type TestApp } from '../../support/test-app.ts';
 import { insertModel } from '../../support/factories.ts';
 import { addDatasetImages } from '../../support/dataset-factories.ts';
@@ -9,13 +10,6 @@ import { verifyWebhook } from '../../../src/providers/replicate/webhook-signatur
 
 interface Received { headers: Record<string, string | string[] | undefined>; body: string }
 
-const until = async (check: () => boolean | Promise<boolean>, what: string, ms = 20_000) => {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 
 describe('outgoing webhook per user', () => {
   let emu: ReplicateEmulator;
@@ -62,7 +56,7 @@ describe('outgoing webhook per user', () => {
     expect(JSON.stringify((await t.request({ method: 'GET', url: '/api/settings/webhook', as: user })).json())).not.toContain(secret);
     const before = received.length;
     expect((await t.request({ method: 'POST', url: '/api/settings/webhook/test', as: user })).statusCode).toBe(202);
-    await until(() => received.length > before, 'test event');
+    await until(() => received.length > before, Boolean, 'test event');
     const hit = received.at(-1)!;
     expect(verifyWebhook({ secret, headers: hit.headers, rawBody: hit.body })).toMatchObject({ ok: true });
     expect(JSON.parse(hit.body)).toMatchObject({ type: 'test' });
@@ -79,9 +73,9 @@ describe('outgoing webhook per user', () => {
     const res = await t.request({ method: 'POST', url: `/api/models/${model.id}/trainings`, as: user, payload: { baseModel: 'flux-dev', preset: 'beginner', resolution: 512 } });
     const trainingId = res.json().training.id;
     // The first delivery gets a 503; the job retries (backoff shortened below) until it lands.
-    await until(async () => (await t.ctx.db.kysely.selectFrom('jobs').select('id').where('name', '=', 'notify.training-ended').where('last_error', 'is not', null).executeTakeFirst()) !== undefined, 'a failed first delivery');
+    await until(async () => (await t.ctx.db.kysely.selectFrom('jobs').select('id').where('name', '=', 'notify.training-ended').where('last_error', 'is not', null).executeTakeFirst()) !== undefined, Boolean, 'a failed first delivery');
     await t.ctx.db.kysely.updateTable('jobs').set({ run_after: new Date().toISOString() }).where('name', '=', 'notify.training-ended').where('state', '=', 'queued').execute();
-    await until(() => received.some((r) => r.body.includes(trainingId)), 'training webhook');
+    await until(() => received.some((r) => r.body.includes(trainingId)), Boolean, 'training webhook');
     const hit = received.find((r) => r.body.includes(trainingId))!;
     expect(verifyWebhook({ secret, headers: hit.headers, rawBody: hit.body })).toMatchObject({ ok: true });
     expect(JSON.parse(hit.body)).toMatchObject({ type: 'training.succeeded', training: { id: trainingId, status: 'succeeded' }, model: { name: 'Notify me' } });

@@ -1,19 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startReplicateEmulator, type ReplicateEmulator } from '../../support/replicate-emulator/index.ts';
+import { until } from '../../support/until.ts';
 import { startTestApp, type TestApp } from '../../support/test-app.ts';
 import { insertModel } from '../../support/factories.ts';
 import { addDatasetImages } from '../../support/dataset-factories.ts';
 import { signWebhook } from '../../../src/providers/replicate/webhook-signature.ts';
 
-const until = async <T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 20_000): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}; last: ${JSON.stringify(v).slice(0, 400)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 
 const settings = { baseModel: 'flux-dev', preset: 'beginner', resolution: 512 };
 

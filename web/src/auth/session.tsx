@@ -25,10 +25,13 @@ export function useSession() {
   });
 }
 
-export function useCurrentUser(): User {
-  const { data } = useSession();
-  if (!data) throw new Error('useCurrentUser() used outside a signed-in route.');
-  return data;
+/**
+ * The signed-in user, or null for the moment between signing out and the redirect: components
+ * that subscribe to the session (or to a sign-out mutation) can render once more in between, and
+ * throwing there would blank the whole page.
+ */
+export function useCurrentUser(): User | null {
+  return useSession().data ?? null;
 }
 
 // True after the person signed out on purpose, so the redirect to the sign-in page does not carry

@@ -85,6 +85,7 @@ function UserMenu() {
     };
   }, [open]);
 
+  if (!user) return null;
   return (
     <div
       className="user-menu"
