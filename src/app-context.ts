@@ -22,6 +22,7 @@ import { loadCostTable } from './trainings/estimate.ts';
 import { UserWebhookService } from './notifications/user-webhook-service.ts';
 import { GenerationRepository } from './generations/generation-repository.ts';
 import { GenerationService } from './generations/generation-service.ts';
+import { generationJobDefinitions } from './generations/generation-jobs.ts';
 import { ReplicateGenerationProvider } from './providers/replicate/replicate-generation-provider.ts';
 import { DatasetRepository } from './datasets/dataset-repository.ts';
 import { DatasetService } from './datasets/dataset-service.ts';
@@ -115,7 +116,8 @@ export async function createAppContext(config: Config, options: AppContextOption
     provider: replicate ? new ReplicateGenerationProvider(replicate) : null,
     limits: { ...config.generations, pollIntervalMs: Math.min(2_000, config.trainings.pollIntervalMs) },
   });
-  jobs.register(...generations.jobDefinitions());
+  jobs.register(...generationJobDefinitions(generations));
+  models.addDeletionHook((modelId) => generations.deleteModelFiles(modelId));
   let workerStarted = false;
   return {
     config,

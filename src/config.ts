@@ -49,7 +49,7 @@ const envSchema = z.object({
   MAX_ZIP_MB: z.coerce.number().positive().max(4096).default(500),
   MAX_UPLOAD_FILES: positiveInt.max(500).default(50),
   MAX_DATASET_IMAGES: positiveInt.max(1000).default(100),
-  GENERATION_MAX_CONCURRENT: positiveInt.max(100).default(4),
+  GENERATION_MAX_CONCURRENT: positiveInt.max(100).default(12),
   GENERATION_MAX_PER_HOUR: positiveInt.max(10000).default(100),
 });
 

@@ -19,6 +19,7 @@ export interface Database {
   generations: GenerationsTable;
   generation_images: GenerationImagesTable;
   prompt_recipes: PromptRecipesTable;
+  generation_usage: GenerationUsageTable;
 }
 
 export interface CollectionRevisionsTable {
@@ -248,4 +249,12 @@ export interface PromptRecipesTable {
   params: string;
   created_at: string;
   updated_at: string;
+}
+
+/** One row per generation request, kept for the hourly quota window even after deletion. */
+export interface GenerationUsageTable {
+  id: string;
+  owner_id: string;
+  count: number;
+  created_at: string;
 }

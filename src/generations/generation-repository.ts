@@ -1,10 +1,13 @@
 import type { Kysely, Selectable, Transaction, Updateable } from 'kysely';
-import type { Database, GenerationImagesTable, GenerationsTable, GenerationStatus, PromptRecipesTable } from '../db/schema.ts';
+import type { Database, GenerationImagesTable, GenerationsTable, GenerationStatus, GenerationUsageTable, PromptRecipesTable } from '../db/schema.ts';
 
 export type GenerationRow = Selectable<GenerationsTable>;
 export type GenerationImageRow = Selectable<GenerationImagesTable>;
 export type RecipeRow = Selectable<PromptRecipesTable>;
+export type UsageRow = Selectable<GenerationUsageTable>;
 type Executor = Kysely<Database> | Transaction<Database>;
+
+export const ACTIVE_STATUSES: readonly GenerationStatus[] = ['queued', 'submitting', 'starting', 'processing'];
 
 export class GenerationRepository {
   readonly db: Kysely<Database>;
@@ -18,6 +21,25 @@ export class GenerationRepository {
 
   findById(id: string): Promise<GenerationRow | undefined> {
     return this.db.selectFrom('generations').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** The model's usable trained version: its latest succeeded training whose weights we hold. */
+  readyTraining(modelId: string) {
+    return this.db
+      .selectFrom('trainings')
+      .select(['id', 'base_model', 'output_version', 'trigger_word'])
+      .where('model_id', '=', modelId)
+      .where('status', '=', 'succeeded')
+      .where('weights_key', 'is not', null)
+      .where('output_version', 'is not', null)
+      .orderBy('completed_at', 'desc')
+      .orderBy('created_at', 'desc')
+      .executeTakeFirst();
+  }
+
+  async versionOf(trainingId: string): Promise<string | null> {
+    const row = await this.db.selectFrom('trainings').select('output_version').where('id', '=', trainingId).executeTakeFirst();
+    return row?.output_version ?? null;
   }
 
   images(ids: string[]): Promise<GenerationImageRow[]> {
@@ -34,21 +56,32 @@ export class GenerationRepository {
     return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
   }
 
-  /** Active generations and those created since `since`, for the quota. */
-  async usage(ownerId: string, since: string): Promise<{ active: number; recent: number }> {
-    const row = await this.db
-      .selectFrom('generations')
-      .select((eb) => [
-        eb.fn.sum<number>(eb.case().when('status', 'in', ['queued', 'submitting', 'starting', 'processing']).then(1).else(0).end()).as('active'),
-        eb.fn.sum<number>(eb.case().when('created_at', '>=', since).then(1).else(0).end()).as('recent'),
-      ])
-      .where('owner_id', '=', ownerId)
-      .executeTakeFirst();
-    return { active: Number(row?.active ?? 0), recent: Number(row?.recent ?? 0) };
+  /**
+   * Serializes quota checks per user: a no-op write on the user's row takes its row lock in
+   * PostgreSQL and the write lock in SQLite, so two requests cannot both pass a check for the last slot.
+   */
+  async lockOwner(ownerId: string, trx: Transaction<Database>): Promise<void> {
+    await trx.updateTable('users').set((eb) => ({ id: eb.ref('id') })).where('id', '=', ownerId).execute();
   }
 
-  async updateIfStatus(id: string, expected: GenerationStatus, changes: Updateable<GenerationsTable>, executor: Executor = this.db): Promise<boolean> {
-    const r = await executor.updateTable('generations').set(changes).where('id', '=', id).where('status', '=', expected).executeTakeFirst();
+  async activeCount(ownerId: string, executor: Executor = this.db): Promise<number> {
+    const row = await executor.selectFrom('generations').select((eb) => eb.fn.countAll<number>().as('n')).where('owner_id', '=', ownerId).where('status', 'in', ACTIVE_STATUSES).executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
+  /** Usage rows in the quota window, oldest first (after pruning the owner's expired ones). */
+  async usageSince(ownerId: string, since: string, executor: Executor = this.db): Promise<UsageRow[]> {
+    await executor.deleteFrom('generation_usage').where('owner_id', '=', ownerId).where('created_at', '<', since).execute();
+    return executor.selectFrom('generation_usage').selectAll().where('owner_id', '=', ownerId).orderBy('created_at').execute();
+  }
+
+  async recordUsage(row: UsageRow, executor: Executor = this.db): Promise<void> {
+    await executor.insertInto('generation_usage').values(row).execute();
+  }
+
+  async updateIfStatus(id: string, expected: GenerationStatus | readonly GenerationStatus[], changes: Updateable<GenerationsTable>, executor: Executor = this.db): Promise<boolean> {
+    const statuses = typeof expected === 'string' ? [expected] : [...expected];
+    const r = await executor.updateTable('generations').set(changes).where('id', '=', id).where('status', 'in', statuses).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 
@@ -61,11 +94,11 @@ export class GenerationRepository {
   }
 
   listUnfinished(): Promise<Array<{ id: string }>> {
-    return this.db.selectFrom('generations').select('id').where('status', 'in', ['queued', 'submitting', 'starting', 'processing']).execute();
+    return this.db.selectFrom('generations').select('id').where('status', 'in', ACTIVE_STATUSES).execute();
   }
 
   recipes(ownerId: string, modelId: string): Promise<RecipeRow[]> {
-    return this.db.selectFrom('prompt_recipes').selectAll().where('owner_id', '=', ownerId).where('model_id', '=', modelId).orderBy('updated_at', 'desc').execute();
+    return this.db.selectFrom('prompt_recipes').selectAll().where('owner_id', '=', ownerId).where('model_id', '=', modelId).orderBy('updated_at', 'desc').orderBy('id').execute();
   }
 
   findRecipe(id: string): Promise<RecipeRow | undefined> {

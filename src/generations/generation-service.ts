@@ -1,47 +1,79 @@
 import { randomInt } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import sharp from 'sharp';
-import { z } from 'zod';
 import type { User } from '../accounts/types.ts';
 import type { ModelService } from '../models/model-service.ts';
 import type { BlobStorage } from '../storage/storage.ts';
 import type { EventBus } from '../events/event-bus.ts';
-import { defineJob, jobSpec, type AnyJobDefinition, type JobQueue } from '../jobs/jobs.ts';
-import type { GenerationProvider, InputSchema } from '../providers/generation-provider.ts';
+import type { GenerationStatus } from '../db/schema.ts';
+import type { JobQueue } from '../jobs/jobs.ts';
+import { describeJobError } from '../jobs/jobs.ts';
+import type { GenerationProvider, InputSchema, RemotePrediction } from '../providers/generation-provider.ts';
 import { isProviderError } from '../providers/training-provider.ts';
 import { sniff } from '../datasets/image/sniff.ts';
 import { isUniqueViolation } from '../db/database.ts';
+import { BASE_MODEL_INFO } from '../trainings/base-models.ts';
 import { AppError, conflict, notFound, validation } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
-import { CONTROLS, resolveParams, type GenerationInput, type GenerationParams } from './controls.ts';
-import type { GenerationRepository, GenerationRow, RecipeRow } from './generation-repository.ts';
-
-export const runGenerationJob = jobSpec({ name: 'generation.run', payload: z.object({ generationId: z.uuid() }) });
+import { CONTROLS, resolveParams, type FieldProblem, type GenerationBaseModel, type GenerationParams, type GenerationRequest } from './controls.ts';
+import { checkAgainstVersionSchema } from './version-schema.ts';
+import { cancelPredictionJob, runGenerationJob } from './generation-jobs.ts';
+import type { ComparisonInput, RecipeCreateInput, RecipeParams, RecipeUpdateInput } from './schemas.ts';
+import { ACTIVE_STATUSES, type GenerationRepository, type GenerationRow, type RecipeRow } from './generation-repository.ts';
 
 export interface GenerationLimits {
+  /** Generations of one user queued or running at the same time (a comparison of N counts N). */
   maxConcurrent: number;
+  /** Generations one user may start in any rolling hour (deleting one does not give it back). */
   maxPerHour: number;
   pollIntervalMs: number;
 }
 
-const ACTIVE = new Set(['queued', 'submitting', 'starting', 'processing']);
+const HOUR_MS = 3_600_000;
+const MAX_SEED = 2 ** 31 - 1;
+const isActive = (status: string) => (ACTIVE_STATUSES as readonly string[]).includes(status);
+const SAFETY_FILTER_ALL = "Every image was withheld by Replicate's safety filter. Rephrase the prompt and try again.";
 
-/** Checks the input against the trained version's own schema before anything is paid for. */
-function checkAgainstSchema(input: Record<string, unknown>, schema: InputSchema): Array<{ path: string[]; message: string }> {
-  const problems: Array<{ path: string[]; message: string }> = [];
-  for (const [key, value] of Object.entries(input)) {
-    const p = schema[key];
-    if (!p) {
-      problems.push({ path: [key], message: `This model's version does not accept "${key}".` });
-      continue;
-    }
-    if (typeof value === 'number') {
-      if (p.minimum !== undefined && value < p.minimum) problems.push({ path: [key], message: `${key} must be at least ${p.minimum}.` });
-      if (p.maximum !== undefined && value > p.maximum) problems.push({ path: [key], message: `${key} must be at most ${p.maximum}.` });
-      if (p.type === 'integer' && !Number.isInteger(value)) problems.push({ path: [key], message: `${key} must be a whole number.` });
-    }
-    if (p.enum && !p.enum.includes(value)) problems.push({ path: [key], message: `${key} must be one of ${p.enum.join(', ')}.` });
-  }
-  return problems;
+export interface GenerationImageView {
+  position: number;
+  /** Served by this server (owner only); the provider's own URLs expire within the hour. */
+  url: string;
+  downloadUrl: string;
+  width: number;
+  height: number;
+  contentType: string;
+  bytes: number;
+}
+
+export interface GenerationView {
+  id: string;
+  modelId: string;
+  trainingId: string;
+  status: GenerationStatus;
+  /** The prompt exactly as sent (trigger word included). */
+  prompt: string;
+  negativePrompt: string | null;
+  /** Everything needed to reproduce the result, including the seed actually used. */
+  params: GenerationParams;
+  batchId: string | null;
+  /** Why it failed or was canceled; null otherwise. */
+  error: string | null;
+  /** A succeeded generation that came back incomplete (e.g. some images withheld by the safety filter). */
+  notice: string | null;
+  images: GenerationImageView[];
+  createdAt: string;
+  completedAt: string | null;
+}
+
+export interface RecipeView {
+  id: string;
+  modelId: string;
+  name: string;
+  prompt: string;
+  negativePrompt: string | null;
+  params: RecipeParams;
+  createdAt: string;
+  updatedAt: string;
 }
 
 /**
@@ -57,8 +89,9 @@ export class GenerationService {
   readonly #events: EventBus;
   readonly #provider: GenerationProvider | null;
   readonly #limits: GenerationLimits;
+  readonly #now: () => Date;
 
-  constructor(deps: { repo: GenerationRepository; models: ModelService; storage: BlobStorage; jobs: JobQueue; events: EventBus; provider: GenerationProvider | null; limits: GenerationLimits }) {
+  constructor(deps: { repo: GenerationRepository; models: ModelService; storage: BlobStorage; jobs: JobQueue; events: EventBus; provider: GenerationProvider | null; limits: GenerationLimits; now?: () => Date }) {
     this.#repo = deps.repo;
     this.#models = deps.models;
     this.#storage = deps.storage;
@@ -66,84 +99,128 @@ export class GenerationService {
     this.#events = deps.events;
     this.#provider = deps.provider;
     this.#limits = deps.limits;
+    this.#now = deps.now ?? (() => new Date());
   }
 
-  /** The model's trained version, if it has one ready: its latest training with copied weights. */
-  async #readyVersion(viewer: User, modelId: string) {
-    const model = await this.#models.get(viewer, modelId); // own or public, else 404
-    const training = await this.#repo.db
-      .selectFrom('trainings')
-      .select(['id', 'base_model', 'output_version', 'trigger_word'])
-      .where('model_id', '=', modelId)
-      .where('status', '=', 'succeeded')
-      .where('weights_key', 'is not', null)
-      .where('output_version', 'is not', null)
-      .orderBy('completed_at', 'desc')
-      .executeTakeFirst();
-    return { model, training };
-  }
-
+  /** The Generate page's controls for this model, as its trained version really supports them. */
   async options(viewer: User, modelId: string) {
-    const { training } = await this.#readyVersion(viewer, modelId);
+    await this.#models.get(viewer, modelId); // own or public, else 404
+    const training = await this.#repo.readyTraining(modelId);
     const reason = !training ? 'This model has no trained version yet. Train it first.' : !this.#provider ? 'Generation is not configured on this server: the administrator must set REPLICATE_API_TOKEN.' : null;
-    const baseModel = (training?.base_model ?? 'flux-dev') as 'flux-dev' | 'sdxl';
+    const baseModel = (training?.base_model ?? 'flux-dev') as GenerationBaseModel;
+    const [active, usage] = await Promise.all([this.#repo.activeCount(viewer.id), this.#repo.usageSince(viewer.id, this.#windowStart())]);
+    const word = training?.trigger_word ?? null;
     return {
       available: reason === null,
       unavailableReason: reason,
-      triggerWord: training?.trigger_word ?? null,
-      triggerWordHelp: training ? `Include ${training.trigger_word} in your prompt to call up what the model learned, e.g. "a photo of ${training.trigger_word} on a beach". It is added in front when missing.` : null,
+      baseModelLabel: BASE_MODEL_INFO[baseModel].label,
+      triggerWord: word,
+      triggerWordHelp: word
+        ? `${word} is the word this model learned your subject under: put it in the prompt where the subject belongs, e.g. "a photo of ${word} on a beach". When the prompt lacks it, it is added in front.`
+        : null,
       controls: CONTROLS[baseModel],
+      quota: { maxConcurrent: this.#limits.maxConcurrent, maxPerHour: this.#limits.maxPerHour, active, usedThisHour: usage.reduce((n, u) => n + Number(u.count), 0) },
     };
   }
 
-  async create(viewer: User, modelId: string, input: GenerationInput, batchId: string | null = null, seed?: number): Promise<GenerationView> {
-    const [view] = await this.#createMany(viewer, modelId, [input], batchId, seed);
+  async create(viewer: User, modelId: string, request: GenerationRequest): Promise<GenerationView> {
+    const [view] = await this.#createMany(viewer, modelId, [request], null);
     return view!;
   }
 
   /** One prompt and seed at several LoRA (and optionally guidance) scales, side by side. */
-  async compare(viewer: User, modelId: string, request: { prompt: string; seed?: number | undefined; loraScales: number[]; guidanceScales?: number[] | undefined; aspectRatio?: GenerationInput['aspectRatio'] }) {
-    const seed = request.seed ?? randomInt(0, 2 ** 31 - 1);
-    const guidance = request.guidanceScales?.length ? request.guidanceScales : [undefined];
-    const inputs: GenerationInput[] = [];
-    for (const g of guidance) for (const l of request.loraScales) inputs.push({ prompt: request.prompt, loraScale: l, guidanceScale: g, aspectRatio: request.aspectRatio, numOutputs: 1, insertTriggerWord: true });
+  async compare(viewer: User, modelId: string, request: ComparisonInput): Promise<{ batchId: string; seed: number; generations: GenerationView[] }> {
+    const seed = request.seed ?? randomInt(0, MAX_SEED);
+    const guidance: Array<number | undefined> = request.guidanceScales?.length ? request.guidanceScales : [undefined];
+    const requests: GenerationRequest[] = [];
+    for (const guidanceScale of guidance) {
+      for (const loraScale of request.loraScales) {
+        requests.push({ prompt: request.prompt, negativePrompt: request.negativePrompt, loraScale, guidanceScale, steps: request.steps, seed, aspectRatio: request.aspectRatio, outputFormat: request.outputFormat, numOutputs: 1, insertTriggerWord: request.insertTriggerWord });
+      }
+    }
     const batchId = newId();
-    const generations = await this.#createMany(viewer, modelId, inputs, batchId, seed);
+    const generations = await this.#createMany(viewer, modelId, requests, batchId);
     return { batchId, seed, generations };
   }
 
-  async #createMany(viewer: User, modelId: string, inputs: GenerationInput[], batchId: string | null, fixedSeed?: number): Promise<GenerationView[]> {
-    const { training } = await this.#readyVersion(viewer, modelId);
-    if (!training) throw conflict('This model has no trained version yet. Train it first, then generate.');
+  async #createMany(viewer: User, modelId: string, requests: GenerationRequest[], batchId: string | null): Promise<GenerationView[]> {
+    await this.#models.get(viewer, modelId); // another user's private model: 404
+    const training = await this.#repo.readyTraining(modelId);
+    if (!training?.output_version) throw conflict('This model has no trained version yet. Train it first, then generate.');
     const provider = this.#provider;
     if (!provider) throw conflict('Generation is not configured on this server: the administrator must set REPLICATE_API_TOKEN.');
-    const usage = await this.#repo.usage(viewer.id, new Date(Date.now() - 3600_000).toISOString());
-    if (usage.active + inputs.length > this.#limits.maxConcurrent) {
-      throw new AppError('rate_limited', `You can run ${this.#limits.maxConcurrent} generations at once (${usage.active} running). Wait for them to finish, then try again.`);
-    }
-    if (usage.recent + inputs.length > this.#limits.maxPerHour) {
-      throw new AppError('rate_limited', `You reached the limit of ${this.#limits.maxPerHour} generations per hour. Try again later in the hour.`);
-    }
-    const schema = await provider.inputSchema(training.output_version!);
-    const at = new Date().toISOString();
-    const rows: GenerationRow[] = [];
-    for (const input of inputs) {
-      const resolved = resolveParams(training.base_model as 'flux-dev' | 'sdxl', input, training.trigger_word, fixedSeed ?? input.seed ?? randomInt(0, 2 ** 31 - 1));
-      const problems = [...resolved.problems, ...(resolved.problems.length ? [] : checkAgainstSchema(resolved.input, schema))];
-      if (problems.length) throw validation(`The settings do not fit this model: ${problems[0]!.message}`, problems);
-      rows.push({
-        id: newId(), owner_id: viewer.id, model_id: modelId, training_id: training.id, status: 'queued', prompt: resolved.params.prompt,
-        negative_prompt: resolved.params.negativePrompt, params: JSON.stringify(resolved.params), input: JSON.stringify(resolved.input), batch_id: batchId,
-        remote_id: null, submit_attempted_at: null, error: null, created_at: at, updated_at: at, completed_at: null,
-      });
-    }
+    const baseModel = training.base_model as GenerationBaseModel;
+    if (!CONTROLS[baseModel]) throw conflict(`Generating with ${training.base_model} models is not supported.`);
+
+    const resolved = requests.map((r) => resolveParams(baseModel, r, training.trigger_word, r.seed ?? randomInt(0, MAX_SEED)));
+    this.#refuse(resolved.flatMap((r) => r.problems));
+    const schema = await this.#versionSchema(provider, training.output_version);
+    this.#refuse(resolved.flatMap((r) => checkAgainstVersionSchema(r.input, schema)));
+
+    const at = this.#now().toISOString();
+    const rows: GenerationRow[] = resolved.map((r) => ({
+      id: newId(), owner_id: viewer.id, model_id: modelId, training_id: training.id, status: 'queued', prompt: r.params.prompt,
+      negative_prompt: r.params.negativePrompt, params: JSON.stringify(r.params), input: JSON.stringify(r.input), batch_id: batchId,
+      remote_id: null, submit_attempted_at: null, error: null, created_at: at, updated_at: at, completed_at: null,
+    }));
     await this.#repo.db.transaction().execute(async (trx) => {
+      await this.#repo.lockOwner(viewer.id, trx);
+      await this.#checkQuota(viewer.id, rows.length, trx);
+      await this.#repo.recordUsage({ id: newId(), owner_id: viewer.id, count: rows.length, created_at: at }, trx);
       for (const row of rows) {
         await this.#repo.insert(row, trx);
         await this.#jobs.enqueue(runGenerationJob, { generationId: row.id }, { transaction: trx, singletonKey: `generation:${row.id}` });
       }
     });
+    for (const row of rows) this.#publish(row, 'queued');
     return rows.map((r) => toView(r, []));
+  }
+
+  #refuse(problems: FieldProblem[]): void {
+    if (problems.length) throw validation(`The settings do not fit this model: ${problems[0]!.message}`, problems);
+  }
+
+  async #versionSchema(provider: GenerationProvider, versionRef: string): Promise<InputSchema> {
+    try {
+      return await provider.inputSchema(versionRef);
+    } catch (error) {
+      if (isProviderError(error) && error.status === 404) throw conflict("This model's trained version no longer exists on Replicate. Retrain the model to generate with it again.");
+      if (isProviderError(error)) throw new AppError('provider_error', 'Replicate could not be reached to check the settings against the trained version. Try again in a minute.');
+      throw error;
+    }
+  }
+
+  async #checkQuota(ownerId: string, requested: number, executor: Parameters<GenerationRepository['activeCount']>[1]): Promise<void> {
+    const { maxConcurrent, maxPerHour } = this.#limits;
+    const active = await this.#repo.activeCount(ownerId, executor);
+    if (active + requested > maxConcurrent) {
+      const message = requested > maxConcurrent
+        ? `This request needs ${requested} generations, more than the ${maxConcurrent} you can run at once. Compare fewer scales.`
+        : `You can run ${maxConcurrent} generations at once and ${active} are still running${requested > 1 ? ` (this request needs ${requested})` : ''}. You can generate again as soon as ${active + requested - maxConcurrent === 1 ? 'one finishes' : `${active + requested - maxConcurrent} finish`}.`;
+      throw new AppError('rate_limited', message, { limit: 'concurrent', maxConcurrent, active, requested, retryAt: null });
+    }
+    const usage = await this.#repo.usageSince(ownerId, this.#windowStart(), executor);
+    const used = usage.reduce((n, u) => n + Number(u.count), 0);
+    if (used + requested <= maxPerHour) return;
+    if (requested > maxPerHour) throw new AppError('rate_limited', `This request needs ${requested} generations, more than the ${maxPerHour} generations per hour allowed.`, { limit: 'hourly', maxPerHour, used, requested, retryAt: null });
+    // The earliest moment enough of the hour's usage has aged out to make room for this request.
+    let freed = 0;
+    let retryAt = this.#now();
+    for (const u of usage) {
+      freed += Number(u.count);
+      retryAt = new Date(Date.parse(u.created_at) + HOUR_MS);
+      if (freed >= used + requested - maxPerHour) break;
+    }
+    const minutes = Math.max(1, Math.ceil((retryAt.getTime() - this.#now().getTime()) / 60_000));
+    throw new AppError(
+      'rate_limited',
+      `You reached the limit of ${maxPerHour} generations per hour (${used} started in the last hour). You can generate again at ${retryAt.toISOString().slice(11, 16)} UTC, in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+      { limit: 'hourly', maxPerHour, used, requested, retryAt: retryAt.toISOString() },
+    );
+  }
+
+  #windowStart(): string {
+    return new Date(this.#now().getTime() - HOUR_MS).toISOString();
   }
 
   async list(viewer: User, query: { modelId?: string | undefined; batchId?: string | undefined; limit: number; cursor?: string | undefined }) {
@@ -158,7 +235,7 @@ export class GenerationService {
     };
   }
 
-  /** Generations are private to the user who made them. */
+  /** Generations are private to the user who made them: anyone else gets a 404. */
   async #own(viewer: User, id: string): Promise<GenerationRow> {
     const row = await this.#repo.findById(id);
     if (!row || row.owner_id !== viewer.id) throw notFound('Generation');
@@ -170,195 +247,294 @@ export class GenerationService {
     return toView(row, await this.#repo.images([id]));
   }
 
-  async delete(viewer: User, id: string): Promise<void> {
-    await this.#own(viewer, id);
-    await this.#repo.delete(id);
-    await this.#storage.deletePrefix(`generations/${id}/`);
+  /** Stops a queued or running generation (and its prediction, so it stops costing). */
+  async cancel(viewer: User, id: string): Promise<GenerationView> {
+    const row = await this.#own(viewer, id);
+    if (!isActive(row.status)) throw conflict(`This generation already ${row.status === 'succeeded' ? 'succeeded' : `ended (${row.status})`}.`);
+    const at = this.#now().toISOString();
+    if (await this.#repo.updateIfStatus(id, ACTIVE_STATUSES, { status: 'canceled', error: 'Canceled by you.', completed_at: at, updated_at: at })) {
+      if (row.remote_id) await this.#jobs.enqueue(cancelPredictionJob, { predictionId: row.remote_id }, { singletonKey: `prediction-cancel:${row.remote_id}` });
+      this.#publish(row, 'canceled');
+    }
+    return this.get(viewer, id);
   }
 
-  async openImage(viewer: User, id: string, position: number) {
+  /** Removes the generation, its images and their files; a running prediction is canceled. */
+  async delete(viewer: User, id: string): Promise<void> {
+    const row = await this.#own(viewer, id);
+    const images = await this.#repo.images([id]);
+    await this.#repo.delete(id);
+    for (const image of images) await this.#storage.delete(image.blob_key);
+    await this.#storage.deletePrefix(blobPrefix(row));
+    if (isActive(row.status) && row.remote_id) await this.#jobs.enqueue(cancelPredictionJob, { predictionId: row.remote_id }, { singletonKey: `prediction-cancel:${row.remote_id}` });
+    this.#publish(row, 'deleted');
+  }
+
+  async openImage(viewer: User, id: string, position: number): Promise<{ stream: Readable; contentType: string; size: number; filename: string }> {
     await this.#own(viewer, id);
-    const image = (await this.#repo.images([id])).find((i) => i.position === position);
+    const image = (await this.#repo.images([id])).find((i) => Number(i.position) === position);
     if (!image) throw notFound('Image');
-    return { stream: await this.#storage.get(image.blob_key), contentType: image.content_type, size: Number(image.bytes), filename: `theway-${id.slice(0, 8)}-${position + 1}.${image.content_type.split('/')[1]}` };
+    const ext = extensionOf(image.content_type);
+    return { stream: await this.#storage.get(image.blob_key), contentType: image.content_type, size: Number(image.bytes), filename: `theway-${id.slice(0, 8)}-${position + 1}.${ext}` };
+  }
+
+  /** Deleting a model cascades its generations' rows; this removes their files (all users'). */
+  async deleteModelFiles(modelId: string): Promise<void> {
+    await this.#storage.deletePrefix(`generations/${modelId}/`);
   }
 
   // ─── recipes ("Save successful prompts") ──────────────────────────────────────────────────
 
-  async listRecipes(viewer: User, modelId: string) {
+  async listRecipes(viewer: User, modelId: string): Promise<RecipeView[]> {
     await this.#models.get(viewer, modelId);
     return (await this.#repo.recipes(viewer.id, modelId)).map(recipeView);
   }
 
-  async createRecipe(viewer: User, modelId: string, input: { name: string; fromGeneration?: string | undefined; prompt?: string | undefined; negativePrompt?: string | null | undefined; params?: Record<string, unknown> | undefined }) {
+  async createRecipe(viewer: User, modelId: string, input: Omit<RecipeCreateInput, 'params'> & { params?: RecipeParams | undefined }): Promise<RecipeView> {
     await this.#models.get(viewer, modelId);
     let prompt = input.prompt;
     let negative = input.negativePrompt ?? null;
-    let params: Record<string, unknown> = input.params ?? {};
+    let params: RecipeParams = input.params ?? {};
     if (input.fromGeneration) {
       const g = await this.#own(viewer, input.fromGeneration);
       if (g.model_id !== modelId) throw notFound('Generation');
-      const p = JSON.parse(g.params) as GenerationParams;
-      prompt = p.prompt;
-      negative = p.negativePrompt;
-      params = { loraScale: p.loraScale, guidanceScale: p.guidanceScale, steps: p.steps, seed: p.seed, aspectRatio: p.aspectRatio, numOutputs: p.numOutputs };
+      const p = readParams(g);
+      prompt = input.prompt ?? p.prompt;
+      negative = input.negativePrompt !== undefined ? input.negativePrompt : p.negativePrompt;
+      params = { loraScale: p.loraScale, guidanceScale: p.guidanceScale, steps: p.steps, seed: p.seed, aspectRatio: p.aspectRatio as RecipeParams['aspectRatio'], numOutputs: p.numOutputs, outputFormat: p.outputFormat, ...input.params };
     }
     if (!prompt) throw validation('Give the recipe a prompt, or save it from a generation.', [{ path: ['prompt'], message: 'Required unless fromGeneration is given.' }]);
-    const at = new Date().toISOString();
-    const row: RecipeRow = { id: newId(), owner_id: viewer.id, model_id: modelId, name: input.name, name_key: input.name.toLowerCase(), prompt, negative_prompt: negative, params: JSON.stringify(params), created_at: at, updated_at: at };
+    const at = this.#now().toISOString();
+    const name = input.name.trim();
+    const row: RecipeRow = { id: newId(), owner_id: viewer.id, model_id: modelId, name, name_key: name.toLowerCase(), prompt, negative_prompt: negative || null, params: JSON.stringify(params), created_at: at, updated_at: at };
     try {
       await this.#repo.insertRecipe(row);
     } catch (error) {
-      if (isUniqueViolation(error)) throw conflict('You already have a recipe with this name for this model.', [{ path: ['name'], message: 'Name already used.' }]);
+      if (isUniqueViolation(error)) throw recipeNameTaken();
       throw error;
     }
     return recipeView(row);
   }
 
-  async updateRecipe(viewer: User, id: string, input: { name?: string | undefined; prompt?: string | undefined; negativePrompt?: string | null | undefined; params?: Record<string, unknown> | undefined }) {
-    const row = await this.#repo.findRecipe(id);
-    if (!row || row.owner_id !== viewer.id) throw notFound('Recipe');
+  async updateRecipe(viewer: User, id: string, input: RecipeUpdateInput): Promise<RecipeView> {
+    const row = await this.#ownRecipe(viewer, id);
+    const name = input.name?.trim();
     try {
       await this.#repo.updateRecipe(id, {
-        ...(input.name !== undefined && { name: input.name, name_key: input.name.toLowerCase() }),
+        ...(name !== undefined && { name, name_key: name.toLowerCase() }),
         ...(input.prompt !== undefined && { prompt: input.prompt }),
-        ...(input.negativePrompt !== undefined && { negative_prompt: input.negativePrompt }),
+        ...(input.negativePrompt !== undefined && { negative_prompt: input.negativePrompt || null }),
         ...(input.params !== undefined && { params: JSON.stringify(input.params) }),
-        updated_at: new Date().toISOString(),
+        updated_at: this.#now().toISOString(),
       });
     } catch (error) {
-      if (isUniqueViolation(error)) throw conflict('You already have a recipe with this name for this model.');
+      if (isUniqueViolation(error)) throw recipeNameTaken();
       throw error;
     }
-    return recipeView((await this.#repo.findRecipe(id))!);
+    return recipeView((await this.#repo.findRecipe(row.id))!);
   }
 
   async deleteRecipe(viewer: User, id: string): Promise<void> {
+    await this.#ownRecipe(viewer, id);
+    await this.#repo.deleteRecipe(id);
+  }
+
+  async #ownRecipe(viewer: User, id: string): Promise<RecipeRow> {
     const row = await this.#repo.findRecipe(id);
     if (!row || row.owner_id !== viewer.id) throw notFound('Recipe');
-    await this.#repo.deleteRecipe(id);
+    return row;
   }
 
   // ─── the job ──────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Submits (state persisted first), polls until the end, then copies every output into our
-   * storage before calling it succeeded: a crash at any point resumes here and loses no image.
+   * One step of a generation's life: submit (state persisted first), poll, then copy every output
+   * into our storage before calling it succeeded. Idempotent: a crash at any point runs this
+   * again and loses no image. Returns when to run again, or null when the generation has ended.
    */
   async run(id: string): Promise<number | null> {
-    const provider = this.#provider;
     let row = await this.#repo.findById(id);
-    if (!row || !ACTIVE.has(row.status) || !provider) return null;
-    const versionRef = (await this.#repo.db.selectFrom('trainings').select('output_version').where('id', '=', row.training_id).executeTakeFirst())?.output_version;
+    if (!row || !isActive(row.status)) return null;
+    const provider = this.#provider;
+    if (!provider) return this.#fail(row, 'Generation is not configured on this server: the administrator must set REPLICATE_API_TOKEN.');
+    const versionRef = await this.#repo.versionOf(row.training_id);
     if (!versionRef) return this.#fail(row, 'The trained version this generation used is gone.');
     if (row.status === 'queued') {
-      const at = new Date().toISOString();
+      const at = this.#now().toISOString();
       if (!(await this.#repo.updateIfStatus(id, 'queued', { status: 'submitting', submit_attempted_at: at, updated_at: at }))) return null;
-      row = { ...row, status: 'submitting' };
+      row = { ...row, status: 'submitting', submit_attempted_at: at };
+      this.#publish(row, 'submitting');
     }
-    let remote;
+    let remote: RemotePrediction;
     if (!row.remote_id) {
       // A submit interrupted before its id was stored is sent again: a prediction costs cents and
       // the user is waiting for the image, unlike a training (see docs/decisions.md).
       try {
-        remote = await provider.createPrediction(versionRef, JSON.parse(row.input));
+        remote = await provider.createPrediction(versionRef, JSON.parse(row.input) as Record<string, unknown>);
       } catch (error) {
         if (isProviderError(error) && !error.retryable && !error.outcomeUnknown) return this.#fail(row, `Replicate refused the generation: ${error.detail ?? error.message}`);
         throw error;
       }
-      await this.#repo.updateIfStatus(id, 'submitting', { status: 'starting', remote_id: remote.id, updated_at: new Date().toISOString() });
+      const at = this.#now().toISOString();
+      if (!(await this.#repo.updateIfStatus(id, 'submitting', { status: 'starting', remote_id: remote.id, updated_at: at }))) {
+        // Canceled or deleted while the create was in flight: stop the prediction we just started.
+        await this.#jobs.enqueue(cancelPredictionJob, { predictionId: remote.id }, { singletonKey: `prediction-cancel:${remote.id}` });
+        return null;
+      }
       row = { ...row, status: 'starting', remote_id: remote.id };
+      this.#publish(row, 'starting');
     } else {
-      remote = await provider.getPrediction(row.remote_id);
+      try {
+        remote = await provider.getPrediction(row.remote_id);
+      } catch (error) {
+        if (isProviderError(error) && error.status === 404) return this.#fail(row, 'Replicate no longer knows this prediction.');
+        throw error;
+      }
     }
     if (remote.status === 'starting' || remote.status === 'processing') {
-      if (remote.status === 'processing' && row.status === 'starting') await this.#repo.updateIfStatus(id, 'starting', { status: 'processing', updated_at: new Date().toISOString() });
-      this.#publish(row, remote.status);
+      if (remote.status !== row.status && (await this.#repo.updateIfStatus(id, row.status, { status: remote.status, updated_at: this.#now().toISOString() }))) this.#publish(row, remote.status);
       return this.#limits.pollIntervalMs;
     }
     if (remote.status !== 'succeeded') {
-      const reason = remote.status === 'failed' && /nsfw/i.test(remote.error ?? '') ? 'Every image was withheld by the safety filter. Rephrase the prompt and try again.' : remote.error ? `The generation failed on Replicate: ${remote.error}` : `The generation was ${remote.status}.`;
-      return this.#fail(row, reason, remote.status === 'canceled' ? 'canceled' : 'failed');
+      const message =
+        remote.status === 'failed' && /nsfw|safety/i.test(remote.error ?? '') ? SAFETY_FILTER_ALL
+        : remote.status === 'failed' ? `The generation failed on Replicate: ${remote.error ?? 'no reason given'}.`
+        : remote.status === 'aborted' ? 'Replicate aborted the generation before it ran. Try again.'
+        : 'The generation was canceled on Replicate.';
+      return this.#fail(row, message, remote.status === 'canceled' ? 'canceled' : 'failed');
     }
-    const outputs = remote.output ?? [];
-    if (outputs.length === 0) return this.#fail(row, 'Every image was withheld by the safety filter. Rephrase the prompt and try again.');
+    return this.#copyOutputs(row, provider, remote.output ?? []);
+  }
+
+  /** Copies each output into our storage (skipping those already copied by an earlier run). */
+  async #copyOutputs(row: GenerationRow, provider: GenerationProvider, outputs: string[]): Promise<null> {
+    const params = readParams(row);
+    const stored = new Set((await this.#repo.images([row.id])).map((i) => Number(i.position)));
+    const notes: string[] = [];
     for (const [position, url] of outputs.entries()) {
-      const bytes = await provider.download(url);
+      if (stored.has(position)) continue;
+      let bytes: Buffer;
+      let declared: string | null;
+      try {
+        ({ bytes, contentType: declared } = await provider.download(url));
+      } catch (error) {
+        if (isProviderError(error) && !error.retryable) {
+          notes.push(`Image ${position + 1} could not be copied from Replicate (${error.status === 404 || error.status === 410 ? 'it had already expired' : error.message}).`);
+          continue;
+        }
+        throw error;
+      }
+      // The file server's label is only a claim: the bytes decide what is stored and served.
       const kind = sniff(bytes.subarray(0, 64));
-      if (kind.kind !== 'image') throw new Error(`Output ${position + 1} is not an image (${kind.kind}).`);
-      const meta = await sharp(bytes).metadata();
-      const ext = kind.format === 'jpeg' ? 'jpg' : kind.format;
-      const key = `generations/${id}/${position}.${ext}`;
-      await this.#storage.put(key, bytes, { contentType: `image/${kind.format}` });
-      await this.#repo.addImage({ generation_id: id, position, blob_key: key, content_type: `image/${kind.format}`, bytes: bytes.length, width: meta.width, height: meta.height });
+      const format = kind.kind === 'image' ? kind.format : null;
+      const meta = format ? await sharp(bytes).metadata().catch(() => null) : null;
+      if (!format || !meta?.width || !meta.height) {
+        notes.push(`Image ${position + 1} from Replicate was not a readable image${declared ? ` (labelled ${declared})` : ''}.`);
+        continue;
+      }
+      const contentType = `image/${format}`;
+      const key = `${blobPrefix(row)}${position}.${extensionOf(contentType)}`;
+      await this.#storage.put(key, bytes, { contentType });
+      try {
+        await this.#repo.addImage({ generation_id: row.id, position, blob_key: key, content_type: contentType, bytes: bytes.length, width: meta.width, height: meta.height });
+      } catch (error) {
+        if (!(await this.#repo.findById(row.id))) return this.#discardFiles(row);
+        throw error;
+      }
+      stored.add(position);
     }
-    const at = new Date().toISOString();
-    await this.#repo.updateIfStatus(id, row.status, { status: 'succeeded', completed_at: at, updated_at: at });
-    this.#publish(row, 'succeeded');
+    const withheld = Math.max(0, params.numOutputs - outputs.length);
+    if (withheld > 0) notes.unshift(`${withheld} of ${params.numOutputs} images ${withheld === 1 ? 'was' : 'were'} withheld by Replicate's safety filter.`);
+    const current = await this.#repo.findById(row.id);
+    if (!current) return this.#discardFiles(row); // deleted while we copied
+    if (stored.size === 0) return this.#fail(current, outputs.length === 0 ? SAFETY_FILTER_ALL : notes.join(' '));
+    const at = this.#now().toISOString();
+    if (await this.#repo.updateIfStatus(row.id, ACTIVE_STATUSES, { status: 'succeeded', error: notes.length ? notes.join(' ') : null, completed_at: at, updated_at: at })) this.#publish(row, 'succeeded');
     return null;
   }
 
-  async resumeUnfinished(): Promise<void> {
-    for (const { id } of await this.#repo.listUnfinished()) await this.#jobs.enqueue(runGenerationJob, { generationId: id }, { singletonKey: `generation:${id}` });
+  async #discardFiles(row: GenerationRow): Promise<null> {
+    await this.#storage.deletePrefix(blobPrefix(row));
+    return null;
   }
 
-  jobDefinitions(): AnyJobDefinition[] {
-    return [
-      defineJob({
-        ...runGenerationJob,
-        maxAttempts: 20,
-        backoff: { initialDelayMs: 1_000, maxDelayMs: 60_000 },
-        handler: async ({ generationId }) => {
-          const again = await this.run(generationId);
-          return again === null ? undefined : { rerunInMs: again };
-        },
-      }),
-    ];
+  /** The job ran out of attempts: end the generation with the reason instead of leaving it busy. */
+  async giveUp(id: string, error: unknown): Promise<void> {
+    const row = await this.#repo.findById(id);
+    if (!row || !isActive(row.status)) return;
+    await this.#fail(row, `The generation could not be completed because Replicate kept failing: ${describeJobError(error)}`);
+    if (row.remote_id) await this.#jobs.enqueue(cancelPredictionJob, { predictionId: row.remote_id }, { singletonKey: `prediction-cancel:${row.remote_id}` });
+  }
+
+  async runCancelRemote(predictionId: string): Promise<void> {
+    const provider = this.#provider;
+    if (!provider) return;
+    try {
+      await provider.cancelPrediction(predictionId);
+    } catch (error) {
+      if (isProviderError(error) && !error.retryable) return; // already finished or unknown: nothing to stop
+      throw error;
+    }
+  }
+
+  /** After a restart: make sure every unfinished generation has its job. */
+  async resumeUnfinished(): Promise<number> {
+    const rows = await this.#repo.listUnfinished();
+    for (const { id } of rows) await this.#jobs.enqueue(runGenerationJob, { generationId: id }, { singletonKey: `generation:${id}` });
+    return rows.length;
   }
 
   async #fail(row: GenerationRow, message: string, status: 'failed' | 'canceled' = 'failed'): Promise<null> {
-    const at = new Date().toISOString();
-    await this.#repo.updateIfStatus(row.id, row.status, { status, error: message, completed_at: at, updated_at: at });
-    this.#publish(row, status);
+    const at = this.#now().toISOString();
+    if (await this.#repo.updateIfStatus(row.id, ACTIVE_STATUSES, { status, error: message.slice(0, 2000), completed_at: at, updated_at: at })) this.#publish(row, status);
     return null;
   }
 
   #publish(row: GenerationRow, status: string): void {
-    this.#events.publish({ type: 'generation.updated', ownerId: row.owner_id, modelId: row.model_id, generationId: row.id, status, at: new Date().toISOString() });
+    this.#events.publish({ type: 'generation.updated', ownerId: row.owner_id, modelId: row.model_id, generationId: row.id, status, at: this.#now().toISOString() });
   }
 }
 
-export interface GenerationView {
-  id: string;
-  modelId: string;
-  status: string;
-  prompt: string;
-  negativePrompt: string | null;
-  params: GenerationParams;
-  batchId: string | null;
-  error: string | null;
-  images: Array<{ url: string; downloadUrl: string; width: number; height: number; contentType: string }>;
-  createdAt: string;
-  completedAt: string | null;
+/** Files live under their model so deleting a model removes every generation's files with one prefix. */
+const blobPrefix = (row: { model_id: string; id: string }) => `generations/${row.model_id}/${row.id}/`;
+
+const extensionOf = (contentType: string) => (contentType === 'image/jpeg' ? 'jpg' : contentType.split('/')[1] ?? 'bin');
+
+const recipeNameTaken = () => conflict('You already have a recipe with this name for this model.', [{ path: ['name'], message: 'Name already used.' }]);
+
+/** Rows written before outputFormat existed were PNG. */
+function readParams(row: GenerationRow): GenerationParams {
+  return { outputFormat: 'png', ...(JSON.parse(row.params) as Partial<GenerationParams>) } as GenerationParams;
 }
 
-function toView(r: GenerationRow, images: Array<{ position: number; width: number; height: number; content_type: string }>): GenerationView {
+function toView(r: GenerationRow, images: Array<{ position: number; width: number; height: number; content_type: string; bytes: number }>): GenerationView {
+  const succeeded = r.status === 'succeeded';
   return {
     id: r.id,
     modelId: r.model_id,
+    trainingId: r.training_id,
     status: r.status,
     prompt: r.prompt,
     negativePrompt: r.negative_prompt,
-    params: JSON.parse(r.params) as GenerationParams,
+    params: readParams(r),
     batchId: r.batch_id,
-    error: r.error,
-    images: images.map((i) => ({ url: `/api/generations/${r.id}/images/${i.position}`, downloadUrl: `/api/generations/${r.id}/images/${i.position}?download=1`, width: Number(i.width), height: Number(i.height), contentType: i.content_type })),
+    error: succeeded ? null : r.error,
+    notice: succeeded ? r.error : null,
+    images: images.map((i) => ({
+      position: Number(i.position),
+      url: `/api/generations/${r.id}/images/${i.position}`,
+      downloadUrl: `/api/generations/${r.id}/images/${i.position}?download=1`,
+      width: Number(i.width),
+      height: Number(i.height),
+      contentType: i.content_type,
+      bytes: Number(i.bytes),
+    })),
     createdAt: r.created_at,
     completedAt: r.completed_at,
   };
 }
 
-const recipeView = (r: RecipeRow) => ({ id: r.id, modelId: r.model_id, name: r.name, prompt: r.prompt, negativePrompt: r.negative_prompt, params: JSON.parse(r.params) as Record<string, unknown>, createdAt: r.created_at, updatedAt: r.updated_at });
+const recipeView = (r: RecipeRow): RecipeView => ({ id: r.id, modelId: r.model_id, name: r.name, prompt: r.prompt, negativePrompt: r.negative_prompt, params: JSON.parse(r.params) as RecipeParams, createdAt: r.created_at, updatedAt: r.updated_at });
 
 function decodeCursor(cursor: string): { createdAt: string; id: string } {
   const [createdAt, id] = Buffer.from(cursor, 'base64url').toString().split('|');

@@ -1,20 +1,19 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { GenerationService } from '../../generations/generation-service.ts';
-import { ASPECT_RATIOS, generationInput } from '../../generations/controls.ts';
+import { comparisonInput, generationInput, generationListQuery, recipeCreateInput, recipeParams, recipeUpdateInput } from '../../generations/schemas.ts';
 import { requireUser } from '../auth.ts';
 import { commonErrors, errorResponse, idParams, noContent } from '../response-schemas.ts';
 
 const range = z.object({ min: z.number(), max: z.number(), default: z.number(), step: z.number() });
-const params = z.object({ prompt: z.string(), negativePrompt: z.string().nullable(), loraScale: z.number(), guidanceScale: z.number(), steps: z.number(), seed: z.number(), aspectRatio: z.string(), numOutputs: z.number() });
+const params = z.object({ prompt: z.string(), negativePrompt: z.string().nullable(), loraScale: z.number(), guidanceScale: z.number(), steps: z.number(), seed: z.number(), aspectRatio: z.string(), numOutputs: z.number(), outputFormat: z.string() });
 const generationView = z.object({
-  id: z.string(), modelId: z.string(), status: z.string(), prompt: z.string(), negativePrompt: z.string().nullable(), params, batchId: z.string().nullable(), error: z.string().nullable(),
-  images: z.array(z.object({ url: z.string(), downloadUrl: z.string(), width: z.number(), height: z.number(), contentType: z.string() })),
+  id: z.string(), modelId: z.string(), trainingId: z.string(), status: z.string(), prompt: z.string(), negativePrompt: z.string().nullable(), params, batchId: z.string().nullable(),
+  error: z.string().nullable(), notice: z.string().nullable(),
+  images: z.array(z.object({ position: z.number(), url: z.string(), downloadUrl: z.string(), width: z.number(), height: z.number(), contentType: z.string(), bytes: z.number() })),
   createdAt: z.string(), completedAt: z.string().nullable(),
 });
-const recipeView = z.object({ id: z.string(), modelId: z.string(), name: z.string(), prompt: z.string(), negativePrompt: z.string().nullable(), params: z.record(z.string(), z.unknown()), createdAt: z.string(), updatedAt: z.string() });
-const recipeName = z.string().trim().min(1, 'Give the recipe a name.').max(80);
-const recipeParams = z.record(z.string().max(40), z.union([z.number(), z.string().max(40), z.boolean(), z.null()]));
+const recipeView = z.object({ id: z.string(), modelId: z.string(), name: z.string(), prompt: z.string(), negativePrompt: z.string().nullable(), params: recipeParams, createdAt: z.string(), updatedAt: z.string() });
 
 export const generationRoutes = (generations: GenerationService): FastifyPluginAsyncZod => async (app) => {
   app.get(
@@ -26,8 +25,9 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
         params: idParams,
         response: {
           200: z.object({
-            available: z.boolean(), unavailableReason: z.string().nullable(), triggerWord: z.string().nullable(), triggerWordHelp: z.string().nullable(),
-            controls: z.object({ baseModel: z.string(), negativePrompt: z.object({ supported: z.boolean(), reason: z.string().nullable() }), loraScale: range, guidanceScale: range, steps: range, numOutputs: range, aspectRatios: z.array(z.string()) }),
+            available: z.boolean(), unavailableReason: z.string().nullable(), baseModelLabel: z.string(), triggerWord: z.string().nullable(), triggerWordHelp: z.string().nullable(),
+            controls: z.object({ baseModel: z.string(), negativePrompt: z.object({ supported: z.boolean(), reason: z.string().nullable() }), loraScale: range, guidanceScale: range, steps: range, numOutputs: range, aspectRatios: z.array(z.string()).readonly(), outputFormats: z.array(z.string()).readonly() }),
+            quota: z.object({ maxConcurrent: z.number(), maxPerHour: z.number(), active: z.number(), usedThisHour: z.number() }),
           }),
           ...commonErrors,
         },
@@ -38,7 +38,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
 
   app.post(
     '/api/models/:id/generations',
-    { schema: { tags: ['generations'], summary: 'Generate images with a ready model (own or public)', params: idParams, body: generationInput, response: { 201: z.object({ generation: generationView }), 409: errorResponse, ...commonErrors } } },
+    { schema: { tags: ['generations'], summary: 'Generate images with a ready model (own or public)', params: idParams, body: generationInput, response: { 201: z.object({ generation: generationView }), 409: errorResponse, 502: errorResponse, ...commonErrors } } },
     async (request, reply) => reply.code(201).send({ generation: await generations.create(requireUser(request), request.params.id, request.body) }),
   );
 
@@ -49,14 +49,8 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
         tags: ['generations'],
         summary: 'One prompt and seed at several LoRA scales (and optionally guidance scales), side by side',
         params: idParams,
-        body: z.object({
-          prompt: z.string().trim().min(1).max(2000),
-          seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
-          loraScales: z.array(z.number().finite()).min(2, 'Compare at least 2 LoRA scales.').max(6, 'Compare at most 6 LoRA scales.'),
-          guidanceScales: z.array(z.number().finite()).max(3).optional(),
-          aspectRatio: z.enum(ASPECT_RATIOS).optional(),
-        }),
-        response: { 201: z.object({ batchId: z.string(), seed: z.number(), generations: z.array(generationView) }), 409: errorResponse, ...commonErrors },
+        body: comparisonInput,
+        response: { 201: z.object({ batchId: z.string(), seed: z.number(), generations: z.array(generationView) }), 409: errorResponse, 502: errorResponse, ...commonErrors },
       },
     },
     async (request, reply) => reply.code(201).send(await generations.compare(requireUser(request), request.params.id, request.body)),
@@ -68,7 +62,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
       schema: {
         tags: ['generations'],
         summary: 'Your gallery, newest first (filter by model or comparison batch)',
-        querystring: z.object({ modelId: z.uuid().optional(), batchId: z.uuid().optional(), limit: z.coerce.number().int().min(1).max(100).default(30), cursor: z.string().max(200).optional() }),
+        querystring: generationListQuery,
         response: { 200: z.object({ generations: z.array(generationView), nextCursor: z.string().nullable() }), ...commonErrors },
       },
     },
@@ -88,6 +82,12 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
       await generations.delete(requireUser(request), request.params.id);
       return reply.code(204).send(null);
     },
+  );
+
+  app.post(
+    '/api/generations/:id/cancel',
+    { schema: { tags: ['generations'], summary: 'Stop a queued or running generation', params: idParams, response: { 200: z.object({ generation: generationView }), 409: errorResponse, ...commonErrors } } },
+    async (request) => ({ generation: await generations.cancel(requireUser(request), request.params.id) }),
   );
 
   app.get(
@@ -122,7 +122,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
         tags: ['recipes'],
         summary: 'Save a successful prompt (from a generation, or given directly)',
         params: idParams,
-        body: z.object({ name: recipeName, fromGeneration: z.uuid().optional(), prompt: z.string().trim().min(1).max(2000).optional(), negativePrompt: z.string().max(2000).nullable().optional(), params: recipeParams.optional() }),
+        body: recipeCreateInput,
         response: { 201: z.object({ recipe: recipeView }), 409: errorResponse, ...commonErrors },
       },
     },
@@ -136,7 +136,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
         tags: ['recipes'],
         summary: 'Edit a saved prompt',
         params: idParams,
-        body: z.object({ name: recipeName.optional(), prompt: z.string().trim().min(1).max(2000).optional(), negativePrompt: z.string().max(2000).nullable().optional(), params: recipeParams.optional() }),
+        body: recipeUpdateInput,
         response: { 200: z.object({ recipe: recipeView }), 409: errorResponse, ...commonErrors },
       },
     },

@@ -87,7 +87,7 @@ export interface CreateTrainingParams extends CallOptions {
   destination: string;
   input: Record<string, unknown>;
   webhook?: string;
-  webhookEventsFilter?: WebhookEventType[];
+  webhookEventsFilter?: readonly WebhookEventType[];
 }
 
 export interface CreatePredictionParams extends CallOptions {
@@ -95,7 +95,7 @@ export interface CreatePredictionParams extends CallOptions {
   version: string;
   input: Record<string, unknown>;
   webhook?: string;
-  webhookEventsFilter?: WebhookEventType[];
+  webhookEventsFilter?: readonly WebhookEventType[];
   /** Sends `Prefer: wait=N` (clamped to 1–60): Replicate holds the response until done or N s. */
   waitSeconds?: number;
 }

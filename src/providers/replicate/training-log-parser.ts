@@ -93,7 +93,7 @@ export interface TrainingLogState {
 }
 
 export interface ParseTrainingLogOptions {
-  /** Upper bound on loss samples over a whole run; sets the step interval. Default 250. */
+  /** Target number of loss samples over a whole run (the first and last step come on top); sets the step interval. Default 250. */
   maxLossSamples?: number;
   /** The training has ended: also commit an unterminated last line. */
   final?: boolean;
@@ -200,17 +200,19 @@ const STAGE_MARKERS: StageMarker[] = [
 ];
 
 function applyLine(state: TrainingLogState, rawLine: string, maxLossSamples: number, out: LossSample[]): void {
-  const line = rawLine.trim();
+  // ai-toolkit prints sub-steps as `  -  Found 15 images`; Cog strips the indent, not the dash.
+  const line = rawLine.trim().replace(/^-\s+/, '');
   if (line === '') return;
 
   const bar = parseTrainingBar(line);
   if (bar) {
     enterStage(state, 'training');
     if (bar.step < state.cursorLastStep) return; // an older redraw arriving late
-    const isNewStep = bar.step > state.cursorLastStep;
+    // One loss per step: the bar redraws each step twice, and its first line (`0/1000 [00:00<?, ?it/s]`) has none.
+    const firstLossOfStep = bar.step > state.cursorLastStep || (bar.step === state.cursorLastStep && state.progress?.loss == null);
     state.cursorLastStep = bar.step;
     state.progress = bar;
-    if (isNewStep && bar.loss !== null && Number.isFinite(bar.loss)) recordLoss(state, bar, maxLossSamples, out);
+    if (firstLossOfStep && bar.loss !== null && Number.isFinite(bar.loss)) recordLoss(state, bar, maxLossSamples, out);
     return;
   }
 

@@ -90,11 +90,12 @@ export function verifyWebhook(options: VerifyWebhookOptions): WebhookVerifyResul
   return matched ? { ok: true, webhookId: id, timestamp } : { ok: false, reason: 'no_valid_signature' };
 }
 
-export interface SignedWebhookHeaders {
+// A type alias (not an interface) so it can be passed where a header record is expected.
+export type SignedWebhookHeaders = {
   'webhook-id': string;
   'webhook-timestamp': string;
   'webhook-signature': string;
-}
+};
 
 /** Produces the headers Replicate would send; used by the emulator and by tests. */
 export function signWebhook(options: {

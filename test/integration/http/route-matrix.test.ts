@@ -104,6 +104,8 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/generations': { ok: 200 },
   'GET /api/generations/:id': { setup: ownGeneration, ok: 200 },
   'DELETE /api/generations/:id': { setup: ownGeneration, ok: 204 },
+  // A finished generation cannot be canceled (409); canceling a running one is in test/integration/generations.
+  'POST /api/generations/:id/cancel': { setup: ownGeneration, ok: 409 },
   'GET /api/generations/:id/images/:position': { setup: async (t, o) => ({ id: await ownGeneration(t, o), position: '0' }), ok: 200 },
   'GET /api/models/:id/recipes': { setup: privateModel, ok: 200 },
   'POST /api/models/:id/recipes': { setup: privateModel, body: { name: 'Recipe', prompt: 'a photo of REXDOG' }, ok: 201 },

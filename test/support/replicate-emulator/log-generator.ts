@@ -51,13 +51,14 @@ export function formatInterval(totalSeconds: number): string {
 }
 
 function bar(percent: number): string {
-  const filled = Math.floor(percent / 10);
+  const filled = Math.min(10, Math.floor(percent / 10));
   return '█'.repeat(filled) + ' '.repeat(10 - filled);
 }
 
 function formatRate(itPerSecond: number | null): string {
   if (itPerSecond === null) return '?it/s';
-  return itPerSecond >= 1 ? `${itPerSecond.toFixed(2)}it/s` : `${(1 / itPerSecond).toFixed(2)}s/it`;
+  // tqdm pads the rate to five characters: `,  1.19it/s`
+  return itPerSecond >= 1 ? `${itPerSecond.toFixed(2).padStart(5)}it/s` : `${(1 / itPerSecond).toFixed(2).padStart(5)}s/it`;
 }
 
 function sci(value: number, digits: number): string {
@@ -152,15 +153,15 @@ function generateFluxLog(script: TrainerLogScript): GeneratedLog {
     loss = Math.max(0.05, loss * 0.9992 + (random() - 0.5) * 0.08);
     const post = `lr: ${sci(lr, 1)} loss: ${sci(loss, 3)}`;
     const showRate = step < 2 ? null : rate;
-    const pct = Math.floor((step / total) * 100);
+    const pct = Math.round((step / total) * 100); // tqdm formats with {:3.0f}: 999/1000 shows 100%
     const remaining = showRate === null ? '?' : formatInterval((total - step) / rate);
-    lines.push({ at: start + elapsed, line: `flux_train_replicate:  ${String(pct).padStart(3)}%|${bar(pct)}| ${step}/${total} [${formatInterval(elapsed)}<${remaining}, ${formatRate(showRate)}, ${post}]` });
+    lines.push({ at: start + elapsed, line: `flux_train_replicate: ${String(pct).padStart(3)}%|${bar(pct)}| ${step}/${total} [${formatInterval(elapsed)}<${remaining}, ${formatRate(showRate)}, ${post}]` });
     if (step === lastStep) break;
     elapsed += 1 / rate;
     const next = step + 1;
-    const pctNext = Math.round((next / total) * 100) === 100 && next < total ? 100 : Math.floor((next / total) * 100);
+    const pctNext = Math.round((next / total) * 100);
     const nextRemaining = step + 1 < 2 ? '?' : formatInterval((total - next) / rate);
-    lines.push({ at: start + elapsed, line: `flux_train_replicate:  ${String(pctNext).padStart(3)}%|${bar(pctNext)}| ${next}/${total} [${formatInterval(elapsed)}<${nextRemaining}, ${formatRate(next < 2 ? null : rate)}, ${post}]` });
+    lines.push({ at: start + elapsed, line: `flux_train_replicate: ${String(pctNext).padStart(3)}%|${bar(pctNext)}| ${next}/${total} [${formatInterval(elapsed)}<${nextRemaining}, ${formatRate(next < 2 ? null : rate)}, ${post}]` });
   }
   t = start + elapsed;
   if (script.stopAtStep !== undefined && script.stopAtStep < total - 1) return { lines, endsAt: t, trainingStartsAt };
@@ -206,11 +207,11 @@ function generateSdxlLog(script: TrainerLogScript): GeneratedLog {
   for (let step = 0; step <= lastStep; step++) {
     const rate = Math.max(0.2, baseRate * (0.85 + random() * 0.3));
     const epoch = Math.floor(step / perEpoch);
-    const pct = Math.floor((step / total) * 100);
+    const pct = Math.round((step / total) * 100); // tqdm formats with {:3.0f}: 999/1000 shows 100%
     const remaining = step < 2 ? '?' : formatInterval((total - step) / rate);
     lines.push({
       at: trainingStartsAt + elapsed,
-      line: `# PTI :step: ${step}, epoch: ${epoch}:  ${String(pct).padStart(3)}%|${bar(pct)}| ${step}/${total} [${formatInterval(elapsed)}<${remaining}, ${formatRate(step < 2 ? null : rate)}]`,
+      line: `# PTI :step: ${step}, epoch: ${epoch}: ${String(pct).padStart(3)}%|${bar(pct)}| ${step}/${total} [${formatInterval(elapsed)}<${remaining}, ${formatRate(step < 2 ? null : rate)}]`,
     });
     elapsed += 1 / rate;
   }
