@@ -1,5 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, DatasetImagesTable, ModelDatasetsTable } from '../db/schema.ts';
+import { bumpRevisions } from '../db/collection-revisions.ts';
+import { ownerModelsKey, PUBLIC_MODELS_KEY } from '../models/model-repository.ts';
 
 export type DatasetImageRow = Selectable<DatasetImagesTable>;
 
@@ -10,13 +12,23 @@ export class DatasetRepository {
   }
 
   /** Inserts unless the same content is already in this model's dataset; returns the row either way. */
+  /** Model lists show each model's image count: any change to it invalidates the cached lists. */
+  async #touchModelLists(db: Kysely<Database>, modelId: string): Promise<void> {
+    const model = await db.selectFrom('models').select(['owner_id', 'visibility']).where('id', '=', modelId).executeTakeFirst();
+    if (model) await bumpRevisions(db, [ownerModelsKey(model.owner_id), ...(model.visibility === 'public' ? [PUBLIC_MODELS_KEY] : [])]);
+  }
+
   async insertOrFind(row: DatasetImageRow): Promise<{ row: DatasetImageRow; created: boolean }> {
-    const inserted = await this.#db
-      .insertInto('dataset_images')
-      .values(row)
-      .onConflict((oc) => oc.columns(['model_id', 'sha256']).doNothing())
-      .returning('id')
-      .executeTakeFirst();
+    const inserted = await this.#db.transaction().execute(async (trx) => {
+      const id = await trx
+        .insertInto('dataset_images')
+        .values(row)
+        .onConflict((oc) => oc.columns(['model_id', 'sha256']).doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (id) await this.#touchModelLists(trx, row.model_id);
+      return id;
+    });
     if (inserted) return { row, created: true };
     const existing = await this.findBySha(row.model_id, row.sha256);
     if (!existing) throw new Error('An image conflicted on content but cannot be found.');
@@ -41,8 +53,12 @@ export class DatasetRepository {
   }
 
   async deleteImage(modelId: string, imageId: string): Promise<boolean> {
-    const r = await this.#db.deleteFrom('dataset_images').where('model_id', '=', modelId).where('id', '=', imageId).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+    return this.#db.transaction().execute(async (trx) => {
+      const r = await trx.deleteFrom('dataset_images').where('model_id', '=', modelId).where('id', '=', imageId).executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0) return false;
+      await this.#touchModelLists(trx, modelId);
+      return true;
+    });
   }
 
   /** Whether any row still points at a blob (content-addressed keys can be shared by a re-upload). */

@@ -22,6 +22,7 @@ export const modelResponse = z.object({
   visibility: z.enum(VISIBILITIES),
   modelType: z.enum(MODEL_TYPES),
   status: z.enum(['draft', 'training', 'ready', 'failed']),
+  imageCount: z.number(),
   owner: z.object({ id: z.string(), displayName: z.string() }),
   isOwner: z.boolean(),
   createdAt: z.string(),

@@ -2,7 +2,7 @@ import type { Kysely, Selectable, Updateable } from 'kysely';
 import type { Database, ModelsTable } from '../db/schema.ts';
 import { bumpRevisions, readRevision } from '../db/collection-revisions.ts';
 
-export type ModelRow = Selectable<ModelsTable> & { owner_display_name: string };
+export type ModelRow = Selectable<ModelsTable> & { owner_display_name: string; image_count: number | string | bigint | null };
 
 /** Revision keys of the two model collections a list can show. */
 export const ownerModelsKey = (ownerId: string) => `models:owner:${ownerId}`;
@@ -24,7 +24,9 @@ export class ModelRepository {
       .selectFrom('models')
       .innerJoin('users', 'users.id', 'models.owner_id')
       .selectAll('models')
-      .select('users.display_name as owner_display_name');
+      .select('users.display_name as owner_display_name')
+      // For the dashboard's "dataset needs attention / ready to train" states; an indexed count.
+      .select((eb) => eb.selectFrom('dataset_images').select(eb.fn.countAll().as('n')).whereRef('dataset_images.model_id', '=', 'models.id').as('image_count'));
   }
 
   async insert(row: Selectable<ModelsTable>): Promise<void> {

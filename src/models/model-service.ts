@@ -15,6 +15,7 @@ const toModel = (row: ModelRow, viewer: User): Model => ({
   visibility: row.visibility,
   modelType: row.model_type,
   status: row.status,
+  imageCount: Number(row.image_count ?? 0),
   owner: { id: row.owner_id, displayName: row.owner_display_name },
   isOwner: row.owner_id === viewer.id,
   createdAt: row.created_at,

@@ -7,6 +7,8 @@ export interface Model {
   visibility: ModelVisibility;
   modelType: ModelType;
   status: ModelStatus;
+  /** Training images uploaded so far (the dashboard tells "needs images" from "ready to train"). */
+  imageCount: number;
   owner: { id: string; displayName: string };
   isOwner: boolean;
   createdAt: string;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS } from '../../support/databases.ts';
 import { startTestApp, type TestApp } from '../../support/test-app.ts';
 import { insertModel } from '../../support/factories.ts';
+import { addDatasetImages } from '../../support/dataset-factories.ts';
 
 describe.each(DIALECTS)('models (%s)', (dialect) => {
   let t: TestApp;
@@ -117,6 +118,15 @@ describe.each(DIALECTS)('models (%s)', (dialect) => {
     expect(forB.statusCode).toBe(200);
     const mine = forB.json().models.find((m: { name: string }) => m.name === 'Shared view');
     expect(mine.isOwner).toBe(false);
+  });
+
+  it('counts each model\'s training images in the lists, and a new image refreshes the cached list', async () => {
+    const gail = await t.newUser();
+    const m = await insertModel(t.ctx.db.kysely, gail.id, { name: 'Counted' });
+    const list = async () => (await t.request({ method: 'GET', url: '/api/models', as: gail })).json().models.find((x: { id: string }) => x.id === m.id);
+    expect((await list()).imageCount).toBe(0);
+    await addDatasetImages(t.ctx, gail, m.id, 2, 12_000);
+    expect((await list()).imageCount).toBe(2);
   });
 
   it('renames and edits, keeping the name unique', async () => {

@@ -19,6 +19,7 @@ export interface Model {
   visibility: Visibility;
   modelType: ModelType;
   status: ModelStatus;
+  imageCount: number;
   owner: { id: string; displayName: string };
   isOwner: boolean;
   createdAt: string;

@@ -32,12 +32,20 @@ export function VisibilityBadge({ visibility }: { visibility: Visibility }) {
   );
 }
 
-/** A model's state; while training, the live percent from the event stream when known. */
-export function StatusBadge({ status, percent }: { status: ModelStatus; percent?: number | null | undefined }) {
+/** Fewer images than this cannot train (the server's rule; the guide recommends 15–20). */
+const MIN_IMAGES_TO_TRAIN = 10;
+
+/**
+ * A model's state as the dashboard shows it: a draft is "Draft" (no images yet), "Dataset needs
+ * attention" (too few to train) or "Ready to train"; while training, the live percent when known.
+ */
+export function StatusBadge({ status, percent, imageCount }: { status: ModelStatus; percent?: number | null | undefined; imageCount?: number | undefined }) {
+  const draftState = status !== 'draft' || imageCount === undefined || imageCount === 0 ? null : imageCount < MIN_IMAGES_TO_TRAIN ? 'attention' : 'trainable';
+  const label = draftState === 'attention' ? 'Dataset needs attention' : draftState === 'trainable' ? 'Ready to train' : statusLabel(status);
   return (
-    <span className={`badge badge--status badge--${status}`}>
+    <span className={`badge badge--status badge--${draftState ?? status}`}>
       <span aria-hidden="true" className="badge__dot" />
-      {statusLabel(status)}
+      {label}
       {status === 'training' && percent !== null && percent !== undefined ? ` ${Math.round(percent)}%` : ''}
     </span>
   );

@@ -159,7 +159,7 @@ function ModelCard({ model, showOwner }: { model: Model; showOwner: boolean }) {
         {model.description && <p className="model-card__description">{model.description}</p>}
         <div className="model-card__badges">
           <VisibilityBadge visibility={model.visibility} />
-          <StatusBadge status={model.status} percent={live.progressByModel[model.id]} />
+          <StatusBadge status={model.status} percent={live.progressByModel[model.id]} imageCount={model.imageCount} />
         </div>
         <p className="model-card__meta">
           {showOwner && (
