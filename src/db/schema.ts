@@ -219,6 +219,8 @@ export interface GenerationsTable {
   params: string;
   /** JSON: the exact input sent to the provider. */
   input: string;
+  /** Null: private to its author; set: shown on the model's showcase to everyone who can see the model. */
+  shared_at: string | null;
   batch_id: string | null;
   remote_id: string | null;
   submit_attempted_at: string | null;

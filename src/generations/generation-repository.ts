@@ -47,6 +47,15 @@ export class GenerationRepository {
     return this.db.selectFrom('generation_images').selectAll().where('generation_id', 'in', ids).orderBy('generation_id').orderBy('position').execute();
   }
 
+  /** Shared, finished generations of a model, newest first (the model's showcase). */
+  listShared(modelId: string, limit: number): Promise<GenerationRow[]> {
+    return this.db.selectFrom('generations').selectAll().where('model_id', '=', modelId).where('shared_at', 'is not', null).where('status', '=', 'succeeded').orderBy('shared_at', 'desc').limit(limit).execute();
+  }
+
+  async setShared(id: string, sharedAt: string | null): Promise<void> {
+    await this.db.updateTable('generations').set({ shared_at: sharedAt }).where('id', '=', id).execute();
+  }
+
   listForOwner(ownerId: string, filter: { modelId?: string | undefined; batchId?: string | undefined }, page: { limit: number; after?: { createdAt: string; id: string } | undefined }) {
     let q = this.db.selectFrom('generations').selectAll().where('owner_id', '=', ownerId);
     if (filter.modelId) q = q.where('model_id', '=', filter.modelId);

@@ -56,6 +56,8 @@ export interface GenerationView {
   /** Everything needed to reproduce the result, including the seed actually used. */
   params: GenerationParams;
   batchId: string | null;
+  /** Shown on the model's showcase to everyone who can see the model. */
+  shared: boolean;
   /** Why it failed or was canceled; null otherwise. */
   error: string | null;
   /** A succeeded generation that came back incomplete (e.g. some images withheld by the safety filter). */
@@ -160,7 +162,7 @@ export class GenerationService {
     const at = this.#now().toISOString();
     const rows: GenerationRow[] = resolved.map((r) => ({
       id: newId(), owner_id: viewer.id, model_id: modelId, training_id: training.id, status: 'queued', prompt: r.params.prompt,
-      negative_prompt: r.params.negativePrompt, params: JSON.stringify(r.params), input: JSON.stringify(r.input), batch_id: batchId,
+      negative_prompt: r.params.negativePrompt, params: JSON.stringify(r.params), input: JSON.stringify(r.input), batch_id: batchId, shared_at: null,
       remote_id: null, submit_attempted_at: null, error: null, created_at: at, updated_at: at, completed_at: null,
     }));
     await this.#repo.db.transaction().execute(async (trx) => {
@@ -242,9 +244,33 @@ export class GenerationService {
     return row;
   }
 
+  /** Own generations, and shared ones of a model the viewer can see; anything else is a 404. */
+  async #visible(viewer: User, id: string): Promise<GenerationRow> {
+    const row = await this.#repo.findById(id);
+    if (row && row.owner_id === viewer.id) return row;
+    if (row?.shared_at && (await this.#models.get(viewer, row.model_id).catch(() => null))) return row;
+    throw notFound('Generation');
+  }
+
   async get(viewer: User, id: string): Promise<GenerationView> {
-    const row = await this.#own(viewer, id);
+    const row = await this.#visible(viewer, id);
     return toView(row, await this.#repo.images([id]));
+  }
+
+  /** Shows (or hides again) a finished generation on the model's showcase. */
+  async share(viewer: User, id: string, shared: boolean): Promise<GenerationView> {
+    const row = await this.#own(viewer, id);
+    if (shared && row.status !== 'succeeded') throw conflict('Only finished generations with images can be shared.');
+    await this.#repo.setShared(id, shared ? (row.shared_at ?? this.#now().toISOString()) : null);
+    return this.get(viewer, id);
+  }
+
+  /** What the model's page shows everyone who can see the model: generations their authors shared. */
+  async showcase(viewer: User, modelId: string, limit = 12): Promise<GenerationView[]> {
+    await this.#models.get(viewer, modelId);
+    const rows = await this.#repo.listShared(modelId, limit);
+    const images = await this.#repo.images(rows.map((r) => r.id));
+    return rows.map((r) => toView(r, images.filter((i) => i.generation_id === r.id)));
   }
 
   /** Stops a queued or running generation (and its prediction, so it stops costing). */
@@ -271,7 +297,7 @@ export class GenerationService {
   }
 
   async openImage(viewer: User, id: string, position: number): Promise<{ stream: Readable; contentType: string; size: number; filename: string }> {
-    await this.#own(viewer, id);
+    await this.#visible(viewer, id);
     const image = (await this.#repo.images([id])).find((i) => Number(i.position) === position);
     if (!image) throw notFound('Image');
     const ext = extensionOf(image.content_type);
@@ -518,6 +544,7 @@ function toView(r: GenerationRow, images: Array<{ position: number; width: numbe
     negativePrompt: r.negative_prompt,
     params: readParams(r),
     batchId: r.batch_id,
+    shared: r.shared_at !== null,
     error: succeeded ? null : r.error,
     notice: succeeded ? r.error : null,
     images: images.map((i) => ({

@@ -212,6 +212,30 @@ export class TrainingService {
     throw new AppError('conflict', 'The training changed while canceling; try again.');
   }
 
+  /**
+   * The model card: what a ready model was trained on and how, for anyone who can see the model
+   * (owner, or everyone when it is public). Null when it has no usable trained version yet.
+   */
+  async card(viewer: User, modelId: string) {
+    await this.#models.get(viewer, modelId);
+    const row = (await this.#repo.listForModel(modelId, 100)).find((r) => r.status === 'succeeded' && r.weights_key);
+    if (!row) return null;
+    const info = BASE_MODEL_INFO[row.base_model as BaseModel];
+    return {
+      baseModel: row.base_model,
+      baseModelLabel: info?.label ?? row.base_model,
+      triggerWord: row.trigger_word,
+      preset: row.preset,
+      resolution: row.resolution,
+      epochs: row.epochs,
+      steps: row.steps,
+      imageCount: row.image_count,
+      trainedAt: row.completed_at,
+      weightsUrl: `/api/trainings/${row.id}/weights`,
+      weightsBytes: row.weights_bytes,
+    };
+  }
+
   /** The trained LoRA (`lora.safetensors`) for the owner, or anyone when the model is public. */
   async openWeights(viewer: User, id: string): Promise<{ stream: Readable; size: number; filename: string }> {
     const row = await this.#repo.findById(id);

@@ -4,6 +4,7 @@ import * as m0002 from './0002_datasets.ts';
 import * as m0003 from './0003_trainings.ts';
 import * as m0004 from './0004_user_webhooks.ts';
 import * as m0005 from './0005_generations.ts';
+import * as m0007 from './0007_generation_sharing.ts';
 import * as m0006 from './0006_generation_usage.ts';
 
 /** Every migration, in order. Append only: a released migration never changes. */
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '0004_user_webhooks': m0004,
   '0005_generations': m0005,
   '0006_generation_usage': m0006,
+  '0007_generation_sharing': m0007,
 };

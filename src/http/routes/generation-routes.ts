@@ -8,7 +8,7 @@ import { commonErrors, errorResponse, idParams, noContent } from '../response-sc
 const range = z.object({ min: z.number(), max: z.number(), default: z.number(), step: z.number() });
 const params = z.object({ prompt: z.string(), negativePrompt: z.string().nullable(), loraScale: z.number(), guidanceScale: z.number(), steps: z.number(), seed: z.number(), aspectRatio: z.string(), numOutputs: z.number(), outputFormat: z.string() });
 const generationView = z.object({
-  id: z.string(), modelId: z.string(), trainingId: z.string(), status: z.string(), prompt: z.string(), negativePrompt: z.string().nullable(), params, batchId: z.string().nullable(),
+  id: z.string(), modelId: z.string(), trainingId: z.string(), status: z.string(), prompt: z.string(), negativePrompt: z.string().nullable(), params, batchId: z.string().nullable(), shared: z.boolean(),
   error: z.string().nullable(), notice: z.string().nullable(),
   images: z.array(z.object({ position: z.number(), url: z.string(), downloadUrl: z.string(), width: z.number(), height: z.number(), contentType: z.string(), bytes: z.number() })),
   createdAt: z.string(), completedAt: z.string().nullable(),
@@ -73,6 +73,26 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
     '/api/generations/:id',
     { schema: { tags: ['generations'], summary: 'One generation with its images and the exact parameters and seed', params: idParams, response: { 200: z.object({ generation: generationView }), ...commonErrors } } },
     async (request) => ({ generation: await generations.get(requireUser(request), request.params.id) }),
+  );
+
+  app.patch(
+    '/api/generations/:id',
+    {
+      schema: {
+        tags: ['generations'],
+        summary: "Share a finished generation on the model's showcase (or make it private again)",
+        params: idParams,
+        body: z.object({ shared: z.boolean({ error: 'Send {"shared": true} or {"shared": false}.' }) }),
+        response: { 200: z.object({ generation: generationView }), 409: errorResponse, ...commonErrors },
+      },
+    },
+    async (request) => ({ generation: await generations.share(requireUser(request), request.params.id, request.body.shared) }),
+  );
+
+  app.get(
+    '/api/models/:id/showcase',
+    { schema: { tags: ['generations'], summary: "Generations their authors shared for this model (visible to everyone who can see the model)", params: idParams, response: { 200: z.object({ generations: z.array(generationView) }), ...commonErrors } } },
+    async (request) => ({ generations: await generations.showcase(requireUser(request), request.params.id) }),
   );
 
   app.delete(

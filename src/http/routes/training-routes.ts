@@ -88,6 +88,27 @@ export const trainingRoutes = (trainings: TrainingService): FastifyPluginAsyncZo
   );
 
   app.get(
+    '/api/models/:id/card',
+    {
+      schema: {
+        tags: ['trainings'],
+        summary: 'Model card: base model, trigger word, training settings and the weights download (null until trained)',
+        params: idParams,
+        response: {
+          200: z.object({
+            card: z.object({
+              baseModel: z.string(), baseModelLabel: z.string(), triggerWord: z.string(), preset: z.string(), resolution: z.number(), epochs: z.number(), steps: z.number(),
+              imageCount: z.number(), trainedAt: z.string().nullable(), weightsUrl: z.string(), weightsBytes: z.number().nullable(),
+            }).nullable(),
+          }),
+          ...commonErrors,
+        },
+      },
+    },
+    async (request) => ({ card: await trainings.card(requireUser(request), request.params.id) }),
+  );
+
+  app.get(
     '/api/trainings/:id',
     { schema: { tags: ['trainings'], summary: 'Training status, progress and details', params: idParams, response: { 200: z.object({ training: trainingResponse }), ...commonErrors } } },
     async (request) => ({ training: await trainings.get(requireUser(request), request.params.id) }),

@@ -226,6 +226,33 @@ describe.each(DIALECTS)('generating with a trained model (%s)', (dialect) => {
     }
   });
 
+  it('shares a finished generation on the showcase of a public model, and shows the model card', async () => {
+    const mine = ((await t.request({ method: 'GET', url: `/api/generations?modelId=${modelId}`, as: owner })).json().generations as Generation[]).find((g) => g.images.length > 0)!;
+    const shared = await t.request({ method: 'PATCH', url: `/api/generations/${mine.id}`, as: owner, payload: { shared: true } });
+    expect(shared.json().generation.shared).toBe(true);
+    expect((await t.request({ method: 'PATCH', url: `/api/generations/${mine.id}`, as: stranger, payload: { shared: false } })).statusCode).toBe(404);
+    // The model is private: a shared generation is still hidden from others, and so is the card.
+    expect((await t.request({ method: 'GET', url: `/api/generations/${mine.id}`, as: stranger })).statusCode).toBe(404);
+    expect((await t.request({ method: 'GET', url: `/api/models/${modelId}/card`, as: stranger })).statusCode).toBe(404);
+    await t.request({ method: 'PATCH', url: `/api/models/${modelId}`, as: owner, payload: { visibility: 'public' } });
+    try {
+      const showcase = (await t.request({ method: 'GET', url: `/api/models/${modelId}/showcase`, as: stranger })).json().generations as Generation[];
+      expect(showcase.map((g) => g.id)).toContain(mine.id);
+      expect((await t.request({ method: 'GET', url: mine.images[0]!.url, as: stranger })).statusCode).toBe(200);
+      const card = (await t.request({ method: 'GET', url: `/api/models/${modelId}/card`, as: stranger })).json().card;
+      expect(card).toMatchObject({ baseModel: 'flux-dev', baseModelLabel: 'FLUX.1 [dev]', triggerWord: 'REXDOG', preset: 'beginner', resolution: 512 });
+      const weights = await t.request({ method: 'GET', url: card.weightsUrl, as: stranger });
+      expect(weights.statusCode).toBe(200);
+      expect(weights.headers['content-disposition']).toMatch(/\.safetensors/);
+      // Unsharing hides it again; deleting and recipes stay the author's.
+      await t.request({ method: 'PATCH', url: `/api/generations/${mine.id}`, as: owner, payload: { shared: false } });
+      expect((await t.request({ method: 'GET', url: `/api/generations/${mine.id}`, as: stranger })).statusCode).toBe(404);
+      expect((await t.request({ method: 'GET', url: `/api/models/${modelId}/showcase`, as: stranger })).json().generations).toEqual([]);
+    } finally {
+      await t.request({ method: 'PATCH', url: `/api/models/${modelId}`, as: owner, payload: { visibility: 'private' } });
+    }
+  });
+
   it('cancels a generation whose prediction is being created, and stops that prediction', async () => {
     emu.scriptNextPrediction({ outcome: 'stall' });
     const g = (await generate({ prompt: 'never ends' })).json().generation;

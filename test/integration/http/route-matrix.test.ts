@@ -102,6 +102,9 @@ const ROUTES: Record<string, RouteCase> = {
   'POST /api/models/:id/generations': { setup: privateModel, body: { prompt: 'a photo' }, ok: 409 },
   'POST /api/models/:id/comparisons': { setup: privateModel, body: { prompt: 'a photo', loraScales: [0.5, 1] }, ok: 409 },
   'GET /api/generations': { ok: 200 },
+  'PATCH /api/generations/:id': { setup: ownGeneration, body: { shared: true }, ok: 200 },
+  'GET /api/models/:id/showcase': { setup: privateModel, ok: 200 },
+  'GET /api/models/:id/card': { setup: privateModel, ok: 200 },
   'GET /api/generations/:id': { setup: ownGeneration, ok: 200 },
   'DELETE /api/generations/:id': { setup: ownGeneration, ok: 204 },
   // A finished generation cannot be canceled (409); canceling a running one is in test/integration/generations.
