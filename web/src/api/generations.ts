@@ -20,6 +20,7 @@ export interface Generation {
   negativePrompt: string | null;
   params: GenerationParams;
   batchId: string | null;
+  shared: boolean;
   error: string | null;
   images: Array<{ url: string; downloadUrl: string; width: number; height: number; contentType: string }>;
   createdAt: string;
@@ -67,6 +68,37 @@ export function useCompare(modelId: string) {
   return useMutation({
     mutationFn: (body: { prompt: string; seed?: number; loraScales: number[]; aspectRatio?: string }) => apiRequest<{ batchId: string; seed: number; generations: Generation[] }>('POST', `/api/models/${enc(modelId)}/comparisons`, body),
     onSuccess: () => void qc.invalidateQueries({ queryKey: generationKeys.gallery(modelId) }),
+  });
+}
+
+export interface ModelCard {
+  baseModel: string;
+  baseModelLabel: string;
+  triggerWord: string;
+  preset: string;
+  resolution: number;
+  epochs: number;
+  steps: number;
+  imageCount: number;
+  trainedAt: string | null;
+  weightsUrl: string;
+  weightsBytes: number | null;
+}
+
+export const useModelCard = (modelId: string, enabled: boolean) =>
+  useQuery({ queryKey: ['model-card', modelId], enabled, queryFn: async ({ signal }) => (await apiRequest<{ card: ModelCard | null }>('GET', `/api/models/${enc(modelId)}/card`, undefined, signal)).card });
+
+export const useShowcase = (modelId: string, enabled: boolean) =>
+  useQuery({ queryKey: ['showcase', modelId], enabled, queryFn: async ({ signal }) => (await apiRequest<{ generations: Generation[] }>('GET', `/api/models/${enc(modelId)}/showcase`, undefined, signal)).generations });
+
+export function useShareGeneration(modelId: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: ({ id, shared }: { id: string; shared: boolean }) => apiRequest<{ generation: Generation }>('PATCH', `/api/generations/${enc(id)}`, { shared }),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: generationKeys.gallery(modelId) });
+      void qc.invalidateQueries({ queryKey: ['showcase', modelId] });
+    },
   });
 }
 

@@ -3,7 +3,7 @@ import { Link, useParams } from 'react-router';
 import { isNotFound } from '../api/client.ts';
 import { useModel } from '../api/queries.ts';
 import {
-  useCompare, useDeleteGeneration, useDeleteRecipe, useGallery, useGenerate, useGenerationOptions, useRecipes, useSaveRecipe,
+  useCompare, useDeleteGeneration, useDeleteRecipe, useGallery, useGenerate, useGenerationOptions, useRecipes, useSaveRecipe, useShareGeneration,
   type Generation, type GenerationOptions, type Recipe,
 } from '../api/generations.ts';
 import { PageHeading } from '../components/PageHeading.tsx';
@@ -147,6 +147,7 @@ function Gallery({ modelId, onReuse }: { modelId: string; onReuse: (g: Generatio
   const gallery = useGallery(modelId);
   const remove = useDeleteGeneration(modelId);
   const save = useSaveRecipe(modelId);
+  const share = useShareGeneration(modelId);
   const [naming, setNaming] = useState<string | null>(null);
   const [name, setName] = useState('');
   if (!gallery.data?.length) return <p className="muted">Your images appear here, kept with the exact settings and seed to make them again.</p>;
@@ -178,6 +179,11 @@ function Gallery({ modelId, onReuse }: { modelId: string; onReuse: (g: Generatio
               ) : (
                 <button type="button" className="button button--small button--secondary" onClick={() => setNaming(g.id)}>Save prompt</button>
               ))}
+              {g.status === 'succeeded' && (
+                <button type="button" className="button button--small button--secondary" aria-pressed={g.shared} onClick={() => share.mutate({ id: g.id, shared: !g.shared })}>
+                  {g.shared ? 'Shared on the model page' : 'Share on the model page'}
+                </button>
+              )}
               <button type="button" className="button button--small button--danger-ghost" onClick={() => remove.mutate(g.id)}>Delete</button>
             </div>
             {save.error && naming === g.id && <p className="field__error">{save.error.message}</p>}
