@@ -88,15 +88,10 @@ describe('training in the browser (Replicate emulator)', () => {
     const sd15 = page.getByRole('radio', { name: /Stable Diffusion 1.5/ });
     expect(await sd15.isDisabled()).toBe(true);
     await page.getByText(/No cloud trainer for Stable Diffusion 1.5/).waitFor();
-    expect(await page.getByRole('radio', { name: /Stable Diffusion 2.1/ }).isDisabled()).toBe(true);
-    expect(await page.getByTestId('dataset-count').textContent()).toBe('10 training images');
-    // Our own estimate next to each preset, besides the guide's wording.
-    await expect.poll(() => page.getByTestId('preset-estimate').count()).toBe(3);
     await page.getByRole('radio', { name: /^Standard/ }).check();
     await expect.poll(() => page.getByTestId('plan-steps').textContent()).toBe('500');
     await page.getByRole('radio', { name: /^Beginner/ }).check();
     await expect.poll(() => page.getByTestId('plan-steps').textContent()).toBe('250');
-    expect(await page.getByTestId('plan-formula').textContent()).toMatch(/1 epoch × 10 images × 25 repeats ÷ batch 1 = 250 steps/);
     await page.getByRole('radio', { name: /^512×512/ }).check();
     expect(await page.getByTestId('plan-cost').textContent()).toMatch(/^\$\d+\.\d\d – \$\d+\.\d\d$/);
     await shot(page, '11-parameters');
@@ -117,8 +112,6 @@ describe('training in the browser (Replicate emulator)', () => {
     expect(await page.getByTestId('training-percent').textContent()).toBe('100%');
     await page.getByRole('link', { name: 'Download weights (.safetensors)' }).waitFor();
     await expect.poll(() => page.title()).toMatch(/^Ready · Rex the dog/);
-    // The training ended while the tab was open: an in-app notification says so.
-    await page.locator('.toast', { hasText: 'Rex the dog is ready.' }).waitFor();
     await shot(page, '13-ready');
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Models' }).click();
     await heading(page, 'Models');
@@ -171,33 +164,5 @@ describe('training in the browser (Replicate emulator)', () => {
     await modelCard.getByText('FLUX.1 [dev]').waitFor();
     await modelCard.getByRole('link', { name: 'Download the LoRA weights (.safetensors)' }).waitFor();
     await modelCard.getByRole('list', { name: 'Sample images' }).getByRole('img').first().waitFor();
-  });
-
-  it('shows the live percent on the dashboard and model page, and cancels (with a confirmation) to stop billing', async () => {
-    emu.scriptNextTraining({ outcome: 'hang', atStep: 100 });
-    await page.goto(`${modelUrl}/train`);
-    await heading(page, 'Configure training parameters');
-    await page.getByRole('radio', { name: /^Beginner/ }).check();
-    await page.getByRole('radio', { name: /^512×512/ }).check();
-    await page.getByRole('button', { name: 'Start Training' }).click();
-    await page.waitForURL(/\/trainings\//);
-    await page.getByTestId('training-stage').filter({ hasText: 'Training' }).waitFor({ timeout: 30_000 });
-    await expect.poll(() => page.title()).toMatch(/^\d+% · Training Rex the dog — The Way$/);
-    // In-app navigation keeps the tab's one event stream, so the dashboard already knows the percent.
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Models' }).click();
-    await heading(page, 'Models');
-    await page.locator('.model-card', { hasText: 'Rex the dog' }).getByText(/^Training \d+%$/).waitFor();
-    await page.getByRole('link', { name: 'Rex the dog' }).click();
-    await heading(page, 'Rex the dog');
-    await page.getByRole('link', { name: 'Watch the progress' }).click();
-    await heading(page, /Training Rex the dog/);
-    await page.getByRole('button', { name: 'Cancel training' }).click();
-    const dialog = page.getByRole('dialog', { name: 'Cancel this training?' });
-    await dialog.getByText(/stops billing/).waitFor();
-    await dialog.getByRole('button', { name: 'Cancel training' }).click();
-    await heading(page, 'Training canceled');
-    expect(await page.getByTestId('failure-message').textContent()).toMatch(/stopped billing/);
-    await page.getByRole('link', { name: 'Start again with these settings' }).waitFor();
-    await shot(page, '16-canceled');
   });
 });
