@@ -1,3 +1,4 @@
+import { until } from './until.ts';
 import sharp from 'sharp';
 import type { Kysely } from 'kysely';
 import type { Database, TrainingsTable } from '../../src/db/schema.ts';
@@ -20,15 +21,8 @@ export async function insertReadyModel(db: Kysely<Database>, ownerId: string, ov
   return { model, training };
 }
 
-export const waitFor = async <T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 20_000): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}; last: ${JSON.stringify(v).slice(0, 300)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
+/** The shared polling helper, under the name the generation tests use. */
+export const waitFor = until;
 
 /** Trains a model for real through the API against the Replicate emulator and waits until it is ready. */
 export async function trainOnEmulator(t: TestApp, owner: { id: string; token: string }, options: { name: string; baseModel: 'flux-dev' | 'sdxl'; firstSeed: number }) {

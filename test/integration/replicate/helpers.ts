@@ -1,3 +1,4 @@
+import { until as waitUntil } from '../../support/until.ts';
 import sharp from 'sharp';
 import yazl from 'yazl';
 import { ReplicateClient, type ReplicateClientOptions } from '../../../src/providers/replicate/client.ts';
@@ -47,11 +48,5 @@ export async function pollTraining(client: ReplicateClient, id: string, onPoll?:
   throw new Error(`training ${id} did not finish`);
 }
 
-export async function until<T>(read: () => T | Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  for (let i = 0; i < 1000; i++) {
-    const value = await read();
-    if (done(value)) return value;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** The shared polling helper, with the ten-second bound these client tests had. */
+export const until = <T>(read: () => T | Promise<T>, done: (value: T) => boolean, what: string): Promise<T> => waitUntil(read, done, what, 10_000);
