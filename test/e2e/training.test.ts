@@ -12,7 +12,6 @@ import { photoJpeg, svgImage } from '../support/images.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 
-
 const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name }).waitFor({ timeout: 30_000 });
 
 describe('training in the browser (Replicate emulator)', () => {
@@ -88,10 +87,15 @@ describe('training in the browser (Replicate emulator)', () => {
     const sd15 = page.getByRole('radio', { name: /Stable Diffusion 1.5/ });
     expect(await sd15.isDisabled()).toBe(true);
     await page.getByText(/No cloud trainer for Stable Diffusion 1.5/).waitFor();
+    expect(await page.getByRole('radio', { name: /Stable Diffusion 2.1/ }).isDisabled()).toBe(true);
+    expect(await page.getByTestId('dataset-count').textContent()).toBe('10 training images');
+    // Our own estimate next to each preset, besides the guide's wording.
+    await expect.poll(() => page.getByTestId('preset-estimate').count()).toBe(3);
     await page.getByRole('radio', { name: /^Standard/ }).check();
     await expect.poll(() => page.getByTestId('plan-steps').textContent()).toBe('500');
     await page.getByRole('radio', { name: /^Beginner/ }).check();
     await expect.poll(() => page.getByTestId('plan-steps').textContent()).toBe('250');
+    expect(await page.getByTestId('plan-formula').textContent()).toMatch(/1 epoch × 10 images × 25 repeats ÷ batch 1 = 250 steps/);
     await page.getByRole('radio', { name: /^512×512/ }).check();
     expect(await page.getByTestId('plan-cost').textContent()).toMatch(/^\$\d+\.\d\d – \$\d+\.\d\d$/);
     await shot(page, '11-parameters');
@@ -112,18 +116,24 @@ describe('training in the browser (Replicate emulator)', () => {
     expect(await page.getByTestId('training-percent').textContent()).toBe('100%');
     await page.getByRole('link', { name: 'Download weights (.safetensors)' }).waitFor();
     await expect.poll(() => page.title()).toMatch(/^Ready · Rex the dog/);
+    // The training ended while the tab was open: an in-app notification says so.
+    await page.locator('.toast', { hasText: 'Rex the dog is ready.' }).waitFor();
     await shot(page, '13-ready');
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Models' }).click();
     await heading(page, 'Models');
     await page.locator('.model-card', { hasText: 'Rex the dog' }).getByText('Ready').waitFor();
-  });
+  }, 90_000);
 
   it('shows why a training failed and offers to retrain with the same settings prefilled', async () => {
     emu.scriptNextTraining({ outcome: 'fail', error: 'Prediction input failed validation: lora_rank must be less than or equal to 128' });
     await page.goto(`${modelUrl}/train`);
     await heading(page, 'Configure training parameters');
-    await page.getByRole('radio', { name: /^Beginner/ }).check();
+    // Expert shows exactly what is sent to the trainer and lets the listed inputs be set by hand.
+    await page.getByRole('radio', { name: /^Expert/ }).check();
     await page.getByRole('radio', { name: /^512×512/ }).check();
+    await page.getByRole('heading', { name: 'Trainer inputs' }).waitFor();
+    await page.getByLabel('Override lora_rank').fill('96');
+    await shot(page, '14a-expert');
     await page.getByRole('button', { name: 'Start Training' }).click();
     await heading(page, 'Training failed');
     expect(await page.getByTestId('failure-message').textContent()).toMatch(/refused the training settings: lora_rank must be less than or equal to 128/);
@@ -131,8 +141,9 @@ describe('training in the browser (Replicate emulator)', () => {
     await page.getByRole('link', { name: 'Retrain with changes' }).click();
     await heading(page, 'Configure training parameters');
     await page.getByText('These settings come from the earlier training.').waitFor();
-    expect(await page.getByRole('radio', { name: /^Beginner/ }).isChecked()).toBe(true);
+    expect(await page.getByRole('radio', { name: /^Expert/ }).isChecked()).toBe(true);
     expect(await page.getByRole('radio', { name: /^512×512/ }).isChecked()).toBe(true);
+    expect(await page.getByLabel('Override lora_rank').inputValue()).toBe('96');
   });
 
   it('generates with the ready model, keeps the image, saves the prompt and reuses it', async () => {
@@ -165,4 +176,36 @@ describe('training in the browser (Replicate emulator)', () => {
     await modelCard.getByRole('link', { name: 'Download the LoRA weights (.safetensors)' }).waitFor();
     await modelCard.getByRole('list', { name: 'Sample images' }).getByRole('img').first().waitFor();
   });
+
+  it('shows the live percent on the dashboard and model page, and cancels (with a confirmation) to stop billing', async () => {
+    emu.scriptNextTraining({ outcome: 'hang', atStep: 100 });
+    await page.goto(`${modelUrl}/train`);
+    await heading(page, 'Configure training parameters');
+    await page.getByRole('radio', { name: /^Beginner/ }).check();
+    await page.getByRole('radio', { name: /^512×512/ }).check();
+    await page.getByRole('button', { name: 'Start Training' }).click();
+    await page.waitForURL(/\/trainings\//);
+    await page.getByTestId('training-stage').filter({ hasText: 'Training' }).waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.title()).toMatch(/^\d+% · Training Rex the dog — The Way$/);
+    // In-app navigation keeps the tab's one event stream, so the dashboard already knows the percent.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Models' }).click();
+    await heading(page, 'Models');
+    await page.locator('.model-card', { hasText: 'Rex the dog' }).getByText(/^Training \d+%$/).waitFor();
+    await shot(page, '16a-dashboard-live');
+    await page.getByRole('link', { name: 'Rex the dog' }).click();
+    await heading(page, 'Rex the dog');
+    await shot(page, '16b-model-trainings');
+    await page.getByRole('link', { name: 'Watch the progress' }).click();
+    await heading(page, /Training Rex the dog/);
+    await page.getByRole('button', { name: 'Cancel training' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Cancel this training?' });
+    await dialog.getByText(/stops billing/).waitFor();
+    await dialog.getByRole('button', { name: 'Cancel training' }).click();
+    await heading(page, 'Training canceled');
+    expect(await page.getByTestId('failure-message').textContent()).toMatch(/stopped billing/);
+    await page.getByRole('link', { name: 'Start again with these settings' }).waitFor();
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot(page, '16-canceled');
+    // Trainings take seconds against the emulator; on a busy two-core machine, several times that.
+  }, 90_000);
 });

@@ -1,4 +1,4 @@
-import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { keepPreviousData, useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { apiErrorFrom, apiRequest, getCsrfToken } from './client.ts';
 import { queryKeys } from './queries.ts';
 import type { Dataset, DatasetImage, DatasetSettings, Training, TrainingOptions, TrainingPlan, TrainingSettings, UploadResult } from './training-types.ts';
@@ -81,6 +81,21 @@ export function useTrainingPlan(modelId: string, settings: TrainingSettings, ena
     queryFn: ({ signal }) => apiRequest<TrainingPlan>('POST', `/api/models/${enc(modelId)}/training-plan`, settings, signal),
     enabled,
     placeholderData: keepPreviousData,
+  });
+}
+
+/** The plan of each preset with the same base model and resolution, to show our estimate next to every preset. */
+export function usePresetPlans(modelId: string, presets: string[], baseModel: string, resolution: number) {
+  return useQueries({
+    queries: presets.map((preset) => {
+      const settings: TrainingSettings = { baseModel, preset, resolution };
+      return {
+        queryKey: trainingKeys.plan(modelId, settings),
+        queryFn: ({ signal }: { signal: AbortSignal }) => apiRequest<TrainingPlan>('POST', `/api/models/${enc(modelId)}/training-plan`, settings, signal),
+        placeholderData: keepPreviousData,
+        staleTime: 30_000,
+      };
+    }),
   });
 }
 

@@ -1,5 +1,6 @@
 import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
-import { useQueryClient } from '@tanstack/react-query';
+import { useQueryClient, type InfiniteData, type QueryClient } from '@tanstack/react-query';
+import type { Model } from '../api/types.ts';
 import { Link } from 'react-router';
 import { queryKeys } from '../api/queries.ts';
 import { trainingKeys } from '../api/trainings.ts';
@@ -25,6 +26,17 @@ export const useLive = () => useContext(LiveContext);
 
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
 
+/** A model's name and status from whatever this tab has cached: its own page or a dashboard list. */
+function modelName(qc: QueryClient, modelId: string): { name?: string; status?: string } {
+  const own = qc.getQueryData<Model>(queryKeys.model(modelId));
+  if (own) return own;
+  for (const [, data] of qc.getQueriesData<InfiniteData<{ models: Model[] }>>({ queryKey: queryKeys.allModels })) {
+    const found = data?.pages?.flatMap((p) => p.models).find((m) => m.id === modelId);
+    if (found) return found;
+  }
+  return {};
+}
+
 /**
  * One EventSource per tab for every page. Events update the cached rows directly (progress) or
  * mark them stale (status changes), so pages never poll. EventSource reconnects on its own and
@@ -41,7 +53,8 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
     const push = (toast: Omit<Toast, 'id'>) => {
       const id = Date.now() + Math.random();
       setToasts((t) => [...t.slice(-2), { ...toast, id }]);
-      setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), 10_000);
+      // A failure stays until dismissed: it asks for action, and a timed-out message could go unread.
+      if (toast.tone !== 'error') setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), 15_000);
     };
     source.onopen = () => setState((s) => ({ ...s, connected: true }));
     source.onerror = () => setState((s) => ({ ...s, connected: false }));
@@ -62,19 +75,20 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
       if (cached && event.progress && cached.progress.stage !== event.progress.stage) {
         void qc.invalidateQueries({ queryKey: trainingKeys.training(event.trainingId) });
       }
-      const previous = lastStatus.current.get(event.trainingId);
+      // The status this tab knew before, from an earlier event or from a page that loaded the training
+      // or the model: a training that ends while the tab is open gets its toast even if this is the first event.
+      const previous = lastStatus.current.get(event.trainingId) ?? cached?.status ?? (modelName(qc, event.modelId).status === 'training' ? 'processing' : undefined);
       if (event.status && previous !== event.status) {
         lastStatus.current.set(event.trainingId, event.status);
         void qc.invalidateQueries({ queryKey: trainingKeys.training(event.trainingId) });
         void qc.invalidateQueries({ queryKey: trainingKeys.modelTrainings(event.modelId) });
         void qc.invalidateQueries({ queryKey: queryKeys.model(event.modelId) });
         void qc.invalidateQueries({ queryKey: queryKeys.allModels });
-        if (previous && TERMINAL.has(event.status)) {
-          const model = qc.getQueryData<{ name: string }>(queryKeys.model(event.modelId));
-          const name = model?.name ?? 'Your model';
+        if (previous && !TERMINAL.has(previous) && TERMINAL.has(event.status)) {
+          const name = modelName(qc, event.modelId).name ?? 'Your model';
           const to = `/trainings/${event.trainingId}`;
-          if (event.status === 'succeeded') push({ tone: 'success', text: `${name} finished training and is ready to use.`, link: { to: `/models/${event.modelId}`, label: 'Open model' } });
-          else if (event.status === 'failed') push({ tone: 'error', text: `Training ${name} failed.`, link: { to, label: 'See why' } });
+          if (event.status === 'succeeded') push({ tone: 'success', text: `${name} is ready.`, link: { to: `/models/${event.modelId}`, label: 'Open model' } });
+          else if (event.status === 'failed') push({ tone: 'error', text: `Training failed: ${name}.`, link: { to, label: 'See why' } });
           else push({ tone: 'info', text: `Training ${name} was canceled.`, link: { to, label: 'Details' } });
         }
       }

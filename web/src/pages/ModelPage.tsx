@@ -15,6 +15,7 @@ import { modelTypeLabel, statusLabel, visibilityLabel } from '../lib/model-label
 import { NotFoundPage } from './NotFoundPage.tsx';
 import { useModelTrainings } from '../api/trainings.ts';
 import { useLive } from '../live/LiveEvents.tsx';
+import { PRESET_INFO, trainingStatusLabel } from '../lib/stages.ts';
 import { useModelCard, useShowcase } from '../api/generations.ts';
 
 /** The model card: how a ready model was trained, its weights, and what people made with it. */
@@ -64,7 +65,13 @@ function TrainingSection({ model }: { model: Model }) {
       <h2 id="next-heading" className="panel__title">
         Training
       </h2>
-      <StepIndicator current={null} completedThrough={1} modelId={model.id} />
+      <StepIndicator current={null} completedThrough={model.status === 'draft' ? (model.imageCount >= 10 ? 2 : 1) : 4} modelId={model.id} />
+      <p data-testid="model-image-count">
+        <strong>
+          {model.imageCount} training {model.imageCount === 1 ? 'image' : 'images'}
+        </strong>
+        {model.imageCount < 10 ? ' · at least 10 are needed to train; 15–20 give the best results.' : model.imageCount < 15 ? ' · enough to train; the guide recommends 15–20.' : ''}
+      </p>
       {active ? (
         <p>
           Training now{livePercent !== null && livePercent !== undefined ? ` (${Math.round(livePercent)}%)` : ''}.{' '}
@@ -76,7 +83,7 @@ function TrainingSection({ model }: { model: Model }) {
             Training images
           </Link>
           <Link className="button button--primary" to={`/models/${model.id}/train`}>
-            {model.status === 'ready' ? 'Train again' : 'Start Training'}
+            {model.status === 'ready' ? 'Train again' : 'Train this model'}
           </Link>
         </div>
       )}
@@ -97,9 +104,12 @@ function TrainingSection({ model }: { model: Model }) {
                   <Link to={`/trainings/${t.id}`}>{formatDateTime(t.createdAt)}</Link>
                 </td>
                 <td>
-                  {t.settings.preset}, {t.settings.resolution}px, {t.settings.steps} steps
+                  {PRESET_INFO[t.settings.preset]?.label ?? t.settings.preset}, {t.settings.resolution}×{t.settings.resolution}, {t.settings.steps.toLocaleString()} steps
                 </td>
-                <td>{t.status}</td>
+                <td>
+                  {trainingStatusLabel(t.status)}
+                  {t.id === active?.id && livePercent !== null && livePercent !== undefined ? ` ${Math.round(livePercent)}%` : ''}
+                </td>
               </tr>
             ))}
           </tbody>
@@ -138,6 +148,7 @@ function changedFields(before: Model, after: ModelInput): Partial<ModelInput> {
 }
 
 function ModelDetails({ model }: { model: Model }) {
+  const live = useLive();
   const location = useLocation();
   const navigate = useNavigate();
   const update = useUpdateModel(model.id);
@@ -181,7 +192,7 @@ function ModelDetails({ model }: { model: Model }) {
           <PageHeading title={model.name}>{model.name}</PageHeading>
           <div className="model-card__badges">
             <VisibilityBadge visibility={model.visibility} />
-            <StatusBadge status={model.status} />
+            <StatusBadge status={model.status} percent={live.progressByModel[model.id]} imageCount={model.imageCount} />
             <span className="badge badge--neutral">{modelTypeLabel(model.modelType)}</span>
           </div>
         </div>

@@ -1,13 +1,13 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { isNotFound } from '../api/client.ts';
 import { useModel } from '../api/queries.ts';
-import { useStartTraining, useTraining, useTrainingOptions, useTrainingPlan } from '../api/trainings.ts';
-import type { TrainingSettings } from '../api/training-types.ts';
+import { usePresetPlans, useStartTraining, useTraining, useTrainingOptions, useTrainingPlan } from '../api/trainings.ts';
+import type { Training, TrainingOptions, TrainingPlan, TrainingSettings } from '../api/training-types.ts';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { ErrorState, FormAlert, LoadingState } from '../components/States.tsx';
 import { StepIndicator } from '../components/StepIndicator.tsx';
-import { formatDuration, formatUsd, PRESET_INFO, RESOLUTION_INFO } from '../lib/stages.ts';
+import { formatDurationRange, formatUsdRange, PRESET_INFO, RESOLUTION_INFO } from '../lib/stages.ts';
 import { NotFoundPage } from './NotFoundPage.tsx';
 
 /** Step 4 "Configure Training Parameters" and Step 5 "Start Training". `?retrain=<id>` prefills from an earlier training. */
@@ -28,26 +28,45 @@ export function TrainPage() {
 
 function RetrainLoader({ modelId, modelName, retrainOf }: { modelId: string; modelName: string; retrainOf: string }) {
   const previous = useTraining(retrainOf);
+  const options = useTrainingOptions(modelId).data!;
   if (previous.isPending) return <LoadingState label="Loading the earlier settings…" />;
   if (previous.isError) return <TrainForm modelId={modelId} modelName={modelName} />;
   const s = previous.data.settings;
-  return <TrainForm modelId={modelId} modelName={modelName} initial={{ baseModel: s.baseModel, preset: s.preset, resolution: s.resolution, epochs: s.epochs, retrainOf }} />;
+  return <TrainForm modelId={modelId} modelName={modelName} initial={{ baseModel: s.baseModel, preset: s.preset, resolution: s.resolution, epochs: s.epochs, retrainOf }} initialOverrides={expertOverrides(previous.data, options)} />;
 }
 
-function TrainForm({ modelId, modelName, initial }: { modelId: string; modelName: string; initial?: TrainingSettings }) {
+/**
+ * An Expert training's hand-set inputs are not stored apart from the computed ones, so a retrain
+ * prefills every overridable input with the value that was sent (the trainer's complaint usually
+ * names one of them). Steps are left out: they follow the epochs.
+ */
+function expertOverrides(training: Training, options: TrainingOptions): Record<string, string> {
+  if (training.settings.preset !== 'expert') return {};
+  const overridable = (options.baseModels.find((b) => b.id === training.settings.baseModel)?.overridableInputs ?? []).filter((k) => k !== 'steps' && k !== 'max_train_steps');
+  return Object.fromEntries(Object.entries(training.settings.inputs).filter(([k, v]) => overridable.includes(k) && v !== null && typeof v !== 'object').map(([k, v]) => [k, String(v)]));
+}
+
+function TrainForm({ modelId, modelName, initial, initialOverrides = {} }: { modelId: string; modelName: string; initial?: TrainingSettings; initialOverrides?: Record<string, string> }) {
   const navigate = useNavigate();
   const options = useTrainingOptions(modelId).data!;
   const firstAvailable = options.baseModels.find((b) => b.available)?.id ?? 'flux-dev';
   const [settings, setSettings] = useState<TrainingSettings>(initial ?? { baseModel: firstAvailable, preset: 'standard', resolution: 1024 });
-  const [overrides, setOverrides] = useState<Record<string, string>>({});
+  const [overrides, setOverrides] = useState<Record<string, string>>(initialOverrides);
   const baseInfo = options.baseModels.find((b) => b.id === settings.baseModel);
   const request = useMemo<TrainingSettings>(() => {
     const o = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v.trim() !== '').map(([k, v]) => [k, v === 'true' ? true : v === 'false' ? false : Number.isNaN(Number(v)) ? v : Number(v)]));
     return { ...settings, ...(settings.preset === 'expert' && Object.keys(o).length ? { overrides: o } : { overrides: undefined }) };
   }, [settings, overrides]);
   const plan = useTrainingPlan(modelId, request, true);
+  const presetPlans = usePresetPlans(modelId, options.presets, settings.baseModel, settings.resolution);
   const start = useStartTraining(modelId);
-  useEffect(() => setOverrides({}), [settings.baseModel]);
+  // Inputs differ per trainer: a new base model starts from its own computed values.
+  const overridesFor = useRef(settings.baseModel);
+  useEffect(() => {
+    if (overridesFor.current === settings.baseModel) return;
+    overridesFor.current = settings.baseModel;
+    setOverrides({});
+  }, [settings.baseModel]);
   const set = (patch: Partial<TrainingSettings>) => setSettings((s) => ({ ...s, ...patch }));
   const p = plan.data;
 
@@ -68,15 +87,18 @@ function TrainForm({ modelId, modelName, initial }: { modelId: string; modelName
             start.mutate(request, { onSuccess: ({ training }) => navigate(`/trainings/${training.id}`) });
           }}
         >
+          <DatasetSummary modelId={modelId} dataset={options.dataset} />
           <fieldset className="fieldset">
             <legend className="field__label">Preset difficulty level</legend>
             <div className="radio-cards__options">
-              {options.presets.map((preset) => (
+              {options.presets.map((preset, i) => (
                 <label key={preset} className="radio-card">
-                  <input type="radio" name="preset" value={preset} checked={settings.preset === preset} onChange={() => set({ preset })} />
+                  {/* A preset is a bundle: choosing one goes back to its own number of epochs. */}
+                  <input type="radio" name="preset" value={preset} checked={settings.preset === preset} onChange={() => set({ preset, epochs: undefined })} />
                   <span className="radio-card__body">
                     <span className="radio-card__label">{PRESET_INFO[preset]?.label ?? preset}</span>
                     <span className="radio-card__description">{PRESET_INFO[preset]?.guide}</span>
+                    <PresetEstimate plan={presetPlans[i]?.data} />
                   </span>
                 </label>
               ))}
@@ -104,10 +126,14 @@ function TrainForm({ modelId, modelName, initial }: { modelId: string; modelName
               Training epochs
             </label>
             <input id="epochs" className="input input--short" type="number" min={1} max={20} value={settings.epochs ?? p?.plan.epochs ?? ''} onChange={(e) => set({ epochs: e.target.value ? Number(e.target.value) : undefined })} aria-describedby="epochs-hint" />
-            <p id="epochs-hint" className="field__hint">
-              More epochs means more training iterations, improving quality but increasing training time. 1 epoch: quick results, good for testing. 2-3 epochs: balanced. 4+
-              epochs: better results but longer training.
-            </p>
+            <div id="epochs-hint" className="field__hint">
+              <p className="small">More epochs means more training iterations, improving quality but increasing training time. The preset sets a sensible number; change it here.</p>
+              <ul className="hint-list">
+                <li>1 epoch: quick results, good for testing</li>
+                <li>2–3 epochs: balanced approach</li>
+                <li>4+ epochs: better results but longer training time</li>
+              </ul>
+            </div>
           </div>
           <fieldset className="fieldset">
             <legend className="field__label">Base model</legend>
@@ -159,6 +185,13 @@ function TrainForm({ modelId, modelName, initial }: { modelId: string; modelName
             </section>
           )}
           <FormAlert message={start.error?.message ?? (plan.error ? plan.error.message : undefined)} />
+          <h2 className="form__section-title">Start training</h2>
+          {p && p.canStart && (
+            <p className="muted small" data-testid="start-summary">
+              {p.plan.steps.toLocaleString()} steps on {p.estimate.hardware}: about {formatDurationRange(p.estimate.durationSeconds.min, p.estimate.durationSeconds.max)} and{' '}
+              {formatUsdRange(p.estimate.costUsd.min, p.estimate.costUsd.max)}, billed by Replicate for the GPU time. You are taken to the status page; you can close it and come back later.
+            </p>
+          )}
           <div className="form__actions">
             <button type="submit" className="button button--primary" disabled={!p?.canStart || start.isPending}>
               {start.isPending ? 'Starting…' : 'Start Training'}
@@ -168,7 +201,7 @@ function TrainForm({ modelId, modelName, initial }: { modelId: string; modelName
             </Link>
           </div>
         </form>
-        <aside className="panel panel--highlight plan" aria-labelledby="plan-heading" aria-live="polite">
+        <aside className="panel panel--highlight plan" aria-labelledby="plan-heading">
           <h2 id="plan-heading" className="panel__title">
             Before you pay
           </h2>
@@ -176,6 +209,10 @@ function TrainForm({ modelId, modelName, initial }: { modelId: string; modelName
             <LoadingState label="Calculating…" />
           ) : (
             <>
+              {/* One short sentence for screen readers when the plan changes, not the whole panel. */}
+              <p className="visually-hidden" aria-live="polite">
+                {`${p.plan.steps} steps, about ${formatDurationRange(p.estimate.durationSeconds.min, p.estimate.durationSeconds.max)}, ${formatUsdRange(p.estimate.costUsd.min, p.estimate.costUsd.max)}.`}
+              </p>
               <dl className="details details--stacked">
                 <div>
                   <dt>Training steps</dt>
@@ -183,18 +220,25 @@ function TrainForm({ modelId, modelName, initial }: { modelId: string; modelName
                 </div>
                 <div>
                   <dt>How they are counted</dt>
-                  <dd className="small">{p.plan.formula}</dd>
+                  <dd className="small" data-testid="plan-formula">
+                    {p.plan.formula}
+                    {p.plan.clamped && (
+                      <span className="plan__note">
+                        {p.plan.clamped === 'min' ? ` Raised to the trainer's minimum of ${p.plan.steps.toLocaleString()} steps.` : ` Capped at ${p.plan.steps.toLocaleString()} steps, the most that still helps.`}
+                      </span>
+                    )}
+                  </dd>
                 </div>
                 <div>
                   <dt>Estimated duration</dt>
                   <dd data-testid="plan-duration">
-                    {formatDuration(p.estimate.durationSeconds.min)} – {formatDuration(p.estimate.durationSeconds.max)}
+                    {formatDurationRange(p.estimate.durationSeconds.min, p.estimate.durationSeconds.max)}
                   </dd>
                 </div>
                 <div>
                   <dt>Estimated cost</dt>
                   <dd data-testid="plan-cost">
-                    {formatUsd(p.estimate.costUsd.min)} – {formatUsd(p.estimate.costUsd.max)}
+                    {formatUsdRange(p.estimate.costUsd.min, p.estimate.costUsd.max)}
                   </dd>
                 </div>
                 <div>
@@ -206,21 +250,64 @@ function TrainForm({ modelId, modelName, initial }: { modelId: string; modelName
                 {p.estimate.basis === 'history' ? `Based on ${p.estimate.basedOnRuns} trainings finished on this server.` : 'Based on Replicate prices and typical speeds; it gets more precise after a few trainings here.'}{' '}
                 Billing stops when training ends or you cancel.
               </p>
-              {p.blockers.length > 0 && (
-                <div className="alert alert--warning" role="status">
-                  <div>
-                    <strong>Can't start yet</strong>
-                    <ul className="fix-list">
-                      {p.blockers.map((b) => (
-                        <li key={b}>{b}</li>
-                      ))}
-                    </ul>
-                  </div>
-                </div>
-              )}
+              <Blockers modelId={modelId} plan={p} options={options} />
             </>
           )}
         </aside>
+      </div>
+    </div>
+  );
+}
+
+/** Our own estimate for one preset, next to the guide's wording, so the two can be compared. */
+function PresetEstimate({ plan }: { plan: TrainingPlan | undefined }) {
+  if (!plan) return <span className="radio-card__estimate muted">Estimating…</span>;
+  return (
+    <span className="radio-card__estimate" data-testid="preset-estimate">
+      Our estimate: {formatDurationRange(plan.estimate.durationSeconds.min, plan.estimate.durationSeconds.max)} · {formatUsdRange(plan.estimate.costUsd.min, plan.estimate.costUsd.max)} · {plan.plan.steps.toLocaleString()} steps
+    </span>
+  );
+}
+
+/** Step 3's result as far as training cares: how many images, the trigger word, and a way back to them. */
+function DatasetSummary({ modelId, dataset }: { modelId: string; dataset: TrainingOptions['dataset'] }) {
+  return (
+    <section className={`panel dataset-summary${dataset.canTrain ? '' : ' dataset-summary--blocked'}`} aria-labelledby="dataset-heading">
+      <h2 id="dataset-heading" className="visually-hidden">
+        Training images
+      </h2>
+      <p>
+        <strong data-testid="dataset-count">{dataset.imageCount} training {dataset.imageCount === 1 ? 'image' : 'images'}</strong>
+        {dataset.triggerWord && (
+          <>
+            {' '}
+            · trigger word <code>{dataset.triggerWord}</code>
+          </>
+        )}
+        {dataset.imageCount > 0 && dataset.imageCount < 15 && <span className="muted"> · the guide recommends 15–20</span>}
+      </p>
+      <Link to={`/models/${modelId}/images`}>{dataset.imageCount === 0 ? 'Upload images' : 'Review images'}</Link>
+    </section>
+  );
+}
+
+/** Why "Start Training" is disabled, each with what to do about it. */
+function Blockers({ modelId, plan, options }: { modelId: string; plan: TrainingPlan; options: TrainingOptions }) {
+  if (plan.blockers.length === 0) return null;
+  return (
+    <div className="alert alert--warning" role="status">
+      <div>
+        <strong>Can't start yet</strong>
+        <ul className="fix-list">
+          {plan.blockers.map((b) => (
+            <li key={b}>{b}</li>
+          ))}
+        </ul>
+        <p className="small">
+          {!options.dataset.canTrain && <Link to={`/models/${modelId}/images`}>Go to the training images</Link>}
+          {!options.dataset.canTrain && !options.providerConfigured && ' · '}
+          {!options.providerConfigured && 'Setting up Replicate is described in the README ("Configuration").'}
+        </p>
       </div>
     </div>
   );

@@ -9,10 +9,8 @@ import { LossChart } from '../components/LossChart.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { ErrorState, LoadingState } from '../components/States.tsx';
 import { useLive } from '../live/LiveEvents.tsx';
-import { formatDuration, formatUsd, PRESET_INFO, STAGES, STALL_AFTER_MS, stageIndex } from '../lib/stages.ts';
+import { formatDuration, formatUsdRange, PRESET_INFO, STAGES, stageIndex, stallInfo, TERMINAL_STATUSES as TERMINAL, trainingStatusLabel } from '../lib/stages.ts';
 import { NotFoundPage } from './NotFoundPage.tsx';
-
-const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
 
 /** Step 6 "Monitor Training Progress": live through the shared event stream, same state after a reload. */
 export function TrainingPage() {
@@ -26,13 +24,15 @@ export function TrainingPage() {
   return <TrainingView training={training.data} />;
 }
 
-function useNow(intervalMs: number) {
-  const [now, setNow] = useState(Date.now());
+/** The current time, re-rendering every `intervalMs` so "elapsed" and "no progress for" keep counting between events. */
+function useNow(intervalMs: number): number {
+  const [, setTick] = useState(0);
   useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), intervalMs);
+    const t = setInterval(() => setTick((n) => n + 1), intervalMs);
     return () => clearInterval(t);
   }, [intervalMs]);
-  return now;
+  // Read at render, not from the last tick: an event re-renders the page between ticks too.
+  return Date.now();
 }
 
 function TrainingView({ training }: { training: Training }) {
@@ -51,11 +51,10 @@ function TrainingView({ training }: { training: Training }) {
   const stage = STAGES[index]!;
   const percent = done && training.status === 'succeeded' ? 100 : Math.min(training.status === 'succeeded' ? 99 : 100, training.progress.percent ?? (index >= 9 ? 99 : 0));
   const started = training.startedAt ? Date.parse(training.startedAt) : training.queuedAt ? Date.parse(training.queuedAt) : Date.parse(training.createdAt);
-  const elapsed = ((training.completedAt ? Date.parse(training.completedAt) : now) - started) / 1000;
+  const elapsed = Math.max(0, ((training.completedAt ? Date.parse(training.completedAt) : now) - started) / 1000);
   const remaining = done ? 0 : training.progress.stage === 'training' && training.progress.trainerEtaSeconds !== null ? training.progress.trainerEtaSeconds + 60 : Math.max(60, training.estimate.durationSeconds.expected - elapsed);
-  const lastActivity = Date.parse(training.lastEventAt ?? training.updatedAt);
-  const stallLimit = STALL_AFTER_MS[training.progress.stage ?? (training.status === 'starting' ? 'booting' : training.status)] ?? 10 * 60_000;
-  const stalled = !done && now - lastActivity > stallLimit;
+  const { stalled, silentMs } = stallInfo(training, now);
+  const waitingForGpu = training.status === 'starting' || training.progress.stage === 'booting';
 
   useEffect(() => {
     if (logsOpen && !done) void logs.refetch();
@@ -113,18 +112,28 @@ function TrainingView({ training }: { training: Training }) {
           </div>
         )}
         {stalled && (
-          <div className="alert alert--warning" role="status">
-            No progress for {formatDuration((now - lastActivity) / 1000)}. {training.status === 'starting' ? 'Replicate may be waiting for a free GPU.' : 'The trainer may be busy saving or slow to report.'} The platform keeps checking Replicate
-            {training.status === 'starting' ? ' and you are not billed while it waits' : ''}; you can also cancel.
+          <div className="alert alert--warning stalled" role="status" data-testid="stalled">
+            <strong>No progress for {formatDuration(silentMs / 1000)}</strong>
+            <p>
+              {waitingForGpu
+                ? 'Replicate may be waiting for a free GPU; you are not billed while it waits.'
+                : 'That is longer than usual for this stage: Replicate may be slow to report, or the trainer may be stuck.'}{' '}
+              The platform keeps checking Replicate and this page updates by itself. If it stays like this, you can cancel and start again.
+            </p>
           </div>
         )}
         {training.cancelRequested && !done && <div className="alert alert--info">Canceling… waiting for Replicate to confirm it stopped.</div>}
         <ol className="stage-timeline" aria-label="Stages">
-          {STAGES.map((s, i) => (
-            <li key={s.id} className={`stage-timeline__item stage-timeline__item--${i < index || training.status === 'succeeded' ? 'done' : i === index && !done ? 'current' : 'upcoming'}`}>
-              {s.label}
-            </li>
-          ))}
+          {STAGES.map((s, i) => {
+            const stopped = training.status === 'failed' || training.status === 'canceled';
+            const state = i < index || (training.status === 'succeeded' && done) ? 'done' : i === index && stopped ? 'stopped' : i === index && !done ? 'current' : 'upcoming';
+            return (
+              <li key={s.id} className={`stage-timeline__item stage-timeline__item--${state}`} aria-current={state === 'current' ? 'step' : undefined}>
+                {s.label}
+                <span className="visually-hidden">{state === 'done' ? ' (done)' : state === 'current' ? ' (now)' : state === 'stopped' ? ` (${training.status} here)` : ' (upcoming)'}</span>
+              </li>
+            );
+          })}
         </ol>
       </section>
 
@@ -142,6 +151,18 @@ function TrainingView({ training }: { training: Training }) {
           </Link>
         </section>
       )}
+      {training.status === 'canceled' && (
+        <section className="panel" aria-labelledby="canceled-heading">
+          <h2 id="canceled-heading" className="panel__title">
+            Canceled
+          </h2>
+          <p data-testid="failure-message">{training.failure?.message ?? 'This training was canceled; billing stopped.'}</p>
+          <p>{training.failure?.nextStep ?? 'Your images and settings are kept.'}</p>
+          <Link className="button button--primary" to={`/models/${training.modelId}/train?retrain=${training.id}`}>
+            Start again with these settings
+          </Link>
+        </section>
+      )}
       {training.status === 'succeeded' && done && (
         <section className="panel panel--highlight" aria-labelledby="ready-heading">
           <h2 id="ready-heading" className="panel__title">
@@ -151,7 +172,10 @@ function TrainingView({ training }: { training: Training }) {
             Use the trigger word <code>{training.settings.triggerWord}</code> in your prompts, e.g. “A photo of {training.settings.triggerWord} on a beach”.
           </p>
           <div className="form__actions">
-            <Link className="button button--primary" to={`/models/${training.modelId}`}>
+            <Link className="button button--primary" to={`/models/${training.modelId}/generate`}>
+              Generate images
+            </Link>
+            <Link className="button button--secondary" to={`/models/${training.modelId}`}>
               Open {name}
             </Link>
             {training.weightsAvailable && (
@@ -169,7 +193,7 @@ function TrainingView({ training }: { training: Training }) {
             Training details
           </h2>
           <dl className="details">
-            <div><dt>Status</dt><dd>{training.status}</dd></div>
+            <div><dt>Status</dt><dd data-testid="training-status">{trainingStatusLabel(training.status)}{training.status === 'succeeded' && !done ? ' (copying the weights)' : ''}</dd></div>
             <div><dt>Base model</dt><dd>{training.settings.baseModel === 'flux-dev' ? 'FLUX.1 [dev]' : training.settings.baseModel.toUpperCase()}</dd></div>
             <div><dt>Preset</dt><dd>{PRESET_INFO[training.settings.preset]?.label ?? training.settings.preset}</dd></div>
             <div><dt>Resolution</dt><dd>{training.settings.resolution}×{training.settings.resolution}</dd></div>
@@ -178,14 +202,17 @@ function TrainingView({ training }: { training: Training }) {
             <div><dt>Trigger word</dt><dd><code>{training.settings.triggerWord}</code></dd></div>
             <div><dt>Started</dt><dd>{training.startedAt ? new Date(training.startedAt).toLocaleString() : 'Not yet'}</dd></div>
             <div><dt>Elapsed</dt><dd>{formatDuration(elapsed)}</dd></div>
-            <div><dt>Estimated cost</dt><dd>{formatUsd(training.estimate.costUsd.min)} – {formatUsd(training.estimate.costUsd.max)}</dd></div>
+            <div><dt>Estimated cost</dt><dd>{formatUsdRange(training.estimate.costUsd.min, training.estimate.costUsd.max)}</dd></div>
             {training.progress.loss !== null && <div><dt>Loss</dt><dd>{training.progress.loss.toFixed(4)}</dd></div>}
           </dl>
           {!done && !training.cancelRequested && (
-            <button type="button" className="button button--danger-ghost" onClick={() => setConfirmCancel(true)}>
-              Cancel training
-            </button>
+            <div className="training-actions">
+              <button type="button" className="button button--danger-ghost" onClick={() => setConfirmCancel(true)}>
+                Cancel training
+              </button>
+            </div>
           )}
+          {cancel.isError && <p className="field__error" role="alert">{cancel.error.message}</p>}
         </section>
         <section className="panel" aria-labelledby="loss-heading">
           <h2 id="loss-heading" className="panel__title">
