@@ -22,6 +22,19 @@ const envSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection string (leave it unset for the embedded SQLite database)')
     .optional(),
   DATABASE_POOL_SIZE: positiveInt.default(10),
+  S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3-63 lower-case letters, digits, "." and "-")')
+    .optional(),
+  S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: bool.default(false),
+  S3_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-][a-zA-Z0-9_.-]*(\/[a-zA-Z0-9_-][a-zA-Z0-9_.-]*)*\/?$/, 'must be a relative key prefix such as "theway/" (letters, digits, "/", "_", "." and "-"; no segment starting with ".")')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SESSION_TTL_DAYS: positiveInt.max(365).default(30),
   COOKIE_SECURE: bool.optional(),
@@ -53,7 +66,7 @@ const envSchema = z.object({
   GENERATION_MAX_PER_HOUR: positiveInt.max(10000).default(100),
 });
 
-const SECRET_VARIABLES = new Set(['REPLICATE_API_TOKEN', 'DATABASE_URL']);
+const SECRET_VARIABLES = new Set(['REPLICATE_API_TOKEN', 'DATABASE_URL', 'S3_SECRET_ACCESS_KEY']);
 
 /** Values copied from examples; starting with one would fail later in a confusing way. */
 const SAMPLE_SECRETS = ['your_token', 'your-token', 'changeme', 'change-me', 'r8_xxx', 'r8_your', 'example', 'placeholder'];
@@ -67,7 +80,8 @@ export interface Config {
   publicUrl: string | undefined;
   dataDir: string;
   database: { url: string | undefined; sqliteFile: string; poolSize: number };
-  storage: { localDir: string };
+  /** `s3` is null in the embedded default (files under DATA_DIR/blobs). */
+  storage: { localDir: string; s3: S3Config | null };
   logLevel: Env['LOG_LEVEL'];
   sessions: { ttlDays: number; cookieSecure: boolean };
   trustProxy: boolean;
@@ -87,6 +101,17 @@ export interface Config {
   generations: { maxConcurrent: number; maxPerHour: number };
   datasets: { maxImageBytes: number; maxImagePixels: number; maxZipBytes: number; maxFilesPerUpload: number; maxImages: number; tmpDir: string };
   webDistDir: string;
+}
+
+export interface S3Config {
+  bucket: string;
+  region: string;
+  endpoint: string | undefined;
+  forcePathStyle: boolean;
+  /** Unset: the AWS SDK's default credential chain (instance role, AWS_* variables, profile). */
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  keyPrefix: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -118,6 +143,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   }
   const webhooks = e.REPLICATE_WEBHOOKS ?? e.PUBLIC_URL !== undefined;
   if (webhooks && !e.PUBLIC_URL) throw new ConfigError(['REPLICATE_WEBHOOKS=true needs PUBLIC_URL: Replicate must be able to reach the platform.']);
+  if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
+    throw new ConfigError(['S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together: set both, or neither to use the AWS default credential chain.']);
+  }
+  const s3Only = (['S3_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_PREFIX'] as const).filter((name) => e[name] !== undefined);
+  if (!e.S3_BUCKET && s3Only.length > 0) {
+    throw new ConfigError([`${s3Only.join(', ')} set without S3_BUCKET: set S3_BUCKET to store files in a bucket, or remove them to keep files in DATA_DIR/blobs.`]);
+  }
   const dataDir = resolve(e.DATA_DIR);
   return {
     env: e.NODE_ENV,
@@ -126,7 +158,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
     dataDir,
     database: { url: e.DATABASE_URL, sqliteFile: resolve(dataDir, 'theway.db'), poolSize: e.DATABASE_POOL_SIZE },
-    storage: { localDir: resolve(dataDir, 'blobs') },
+    storage: {
+      localDir: resolve(dataDir, 'blobs'),
+      s3: e.S3_BUCKET
+        ? {
+            bucket: e.S3_BUCKET,
+            region: e.S3_REGION,
+            endpoint: e.S3_ENDPOINT?.replace(/\/+$/, ''),
+            forcePathStyle: e.S3_FORCE_PATH_STYLE,
+            accessKeyId: e.S3_ACCESS_KEY_ID,
+            secretAccessKey: e.S3_SECRET_ACCESS_KEY,
+            keyPrefix: e.S3_PREFIX === undefined ? undefined : e.S3_PREFIX.replace(/\/?$/, '/'),
+          }
+        : null,
+    },
     logLevel: e.LOG_LEVEL,
     // Secure cookies whenever the public URL is HTTPS, unless explicitly overridden.
     sessions: { ttlDays: e.SESSION_TTL_DAYS, cookieSecure: e.COOKIE_SECURE ?? (e.PUBLIC_URL?.startsWith('https://') ?? false) },
