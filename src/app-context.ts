@@ -69,7 +69,7 @@ export async function createAppContext(config: Config, options: AppContextOption
   const storage: BlobStorage = new LocalBlobStorage(config.storage.localDir);
   const events: EventBus = new InProcessEventBus();
   const logger = pino({ level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } });
-  const jobs: JobQueue = new InProcessJobQueue(db.kysely, { ...options.jobs, logger: logger.child({ component: 'jobs' }) });
+  const jobs: JobQueue = new InProcessJobQueue(db.kysely, { leaseMs: config.jobs.leaseMs, ...options.jobs, logger: logger.child({ component: 'jobs' }) });
   const replicate = config.replicate.token
     ? new ReplicateClient({ token: config.replicate.token, baseUrl: config.replicate.baseUrl, userAgent: `theway/${VERSION}` })
     : null;

@@ -43,6 +43,7 @@ const envSchema = z.object({
   API_RATE_LIMIT_PER_MIN: positiveInt.default(600),
   SIGNUP_ENABLED: bool.default(true),
   JOB_CONCURRENCY: positiveInt.max(64).default(4),
+  JOB_LEASE_SECONDS: z.coerce.number().min(1).max(3600).default(30),
   REPLICATE_API_TOKEN: z
     .string()
     .min(8, 'looks too short to be a Replicate API token')
@@ -87,7 +88,8 @@ export interface Config {
   trustProxy: boolean;
   rateLimits: { loginPer15Min: number; apiPerMinute: number };
   signupEnabled: boolean;
-  jobs: { concurrency: number };
+  /** leaseMs: how long a worker that stopped heart-beating keeps its jobs before another takes them. */
+  jobs: { concurrency: number; leaseMs: number };
   replicate: {
     /** Null: training is unavailable and the UI says why. */
     token: string | null;
@@ -178,7 +180,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.TRUST_PROXY,
     rateLimits: { loginPer15Min: e.LOGIN_RATE_LIMIT_PER_15_MIN, apiPerMinute: e.API_RATE_LIMIT_PER_MIN },
     signupEnabled: e.SIGNUP_ENABLED,
-    jobs: { concurrency: e.JOB_CONCURRENCY },
+    jobs: { concurrency: e.JOB_CONCURRENCY, leaseMs: Math.round(e.JOB_LEASE_SECONDS * 1000) },
     replicate: {
       token: e.REPLICATE_API_TOKEN ?? null,
       baseUrl: e.REPLICATE_BASE_URL.replace(/\/+$/, ''),

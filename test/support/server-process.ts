@@ -10,6 +10,8 @@ const NODE_BIN = join(REPO_ROOT, 'node_modules', '.bin', 'node');
 export interface ServerProcess {
   /** Base URL, e.g. http://127.0.0.1:41234 (no trailing slash). */
   url: string;
+  /** The child's process id (for /proc readings: CPU time, memory). */
+  pid: number;
   /** Its fresh DATA_DIR, removed by stop() and kill(). */
   dataDir: string;
   /** Everything the process wrote to stdout/stderr so far (for failure messages). */
@@ -23,7 +25,8 @@ export interface ServerProcess {
 export interface StartServerOptions {
   /** Extra environment variables (e.g. DATABASE_URL); they win over the defaults. */
   env?: Record<string, string>;
-  command?: 'serve' | 'web';
+  /** `worker` has no HTTP port: it counts as started when it logs that it is running. */
+  command?: 'serve' | 'web' | 'worker';
   startupTimeoutMs?: number;
 }
 
@@ -62,7 +65,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
     PORT: String(port),
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
+    // A worker announces readiness at info level; the others stay quiet unless something is wrong.
+    LOG_LEVEL: options.command === 'worker' ? 'info' : 'warn',
     ...options.env,
   };
   const child = spawn(NODE_BIN, [join(REPO_ROOT, 'bin', 'theway.js'), options.command ?? 'serve'], {
@@ -99,17 +103,20 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
   };
 
   const deadline = Date.now() + (options.startupTimeoutMs ?? 30_000);
+  const ready = async () => {
+    if (options.command === 'worker') return output.includes('The Way is running');
+    try {
+      return (await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(1000) })).ok;
+    } catch {
+      return false; // not listening yet
+    }
+  };
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       cleanup();
       throw new Error(`The server exited during startup (code ${child.exitCode}, signal ${child.signalCode}):\n${output}`);
     }
-    try {
-      const res = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) break;
-    } catch {
-      /* not listening yet */
-    }
+    if (await ready()) break;
     if (Date.now() > deadline) {
       await kill();
       throw new Error(`The server did not answer ${url}/api/health in time:\n${output}`);
@@ -117,5 +124,5 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
     await new Promise((r) => setTimeout(r, 100));
   }
 
-  return { url, dataDir, output: () => output, stop, kill };
+  return { url, pid: child.pid!, dataDir, output: () => output, stop, kill };
 }
