@@ -40,6 +40,11 @@ async function readPassword(): Promise<string> {
 }
 
 async function run(config: Config, role: 'serve' | 'web' | 'worker'): Promise<void> {
+  if (role !== 'serve' && !config.database.url) {
+    // Separate processes meet through PostgreSQL (jobs, live events); on SQLite a web process
+    // would never hear what a worker does.
+    throw new Error(`"theway ${role}" runs one part of a scaled deployment and needs DATABASE_URL (PostgreSQL). For one machine, run "npx theway serve".`);
+  }
   // libvips' operation cache only holds memory for a stream of unique uploads.
   sharp.cache(false);
   const ctx = await createAppContext(config);

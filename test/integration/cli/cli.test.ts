@@ -23,6 +23,19 @@ describe('theway CLI', () => {
     expect(res.stderr).toContain('Configuration');
   });
 
+  it('refuses the web and worker roles without PostgreSQL, pointing at serve', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'theway-cli-'));
+    try {
+      for (const role of ['web', 'worker']) {
+        const res = run([role], { DATA_DIR: dir });
+        expect(res.status).toBe(1);
+        expect(res.stderr).toMatch(/needs DATABASE_URL \(PostgreSQL\).*theway serve/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('rejects an unknown command', () => {
     const res = run(['explode'], {});
     expect(res.status).toBe(1);
