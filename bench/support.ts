@@ -7,6 +7,11 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { AccountRepository } from '../src/accounts/account-repository.ts';
 import { AccountService } from '../src/accounts/account-service.ts';
 import type { User } from '../src/accounts/types.ts';
+import type { Kysely } from 'kysely';
+import yazl from 'yazl';
+import type { Database } from '../src/db/schema.ts';
+import type { ReplicateEmulator } from '../test/support/replicate-emulator/index.ts';
+import { insertModel, insertTraining } from '../test/support/factories.ts';
 
 export const ROOT = join(import.meta.dirname, '..');
 
@@ -60,3 +65,37 @@ export const percentile = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
 export const median = (xs: number[]) => percentile(xs, 50);
+
+async function tinyZip(): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  zip.addBuffer(Buffer.from([0xff, 0xd8, 0xff, 0xd9]), '0001.jpg');
+  zip.end();
+  const chunks: Buffer[] = [];
+  for await (const c of zip.outputStream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Creates `n` trainings on the emulator and the matching `starting` rows for `userId`, as if the
+ * platform had submitted them; a worker that starts afterwards resumes tracking them all.
+ */
+export async function seedTrackedTrainings(emu: ReplicateEmulator, db: Kysely<Database>, userId: string, n: number, webhook: string | null): Promise<string[]> {
+  const auth = { authorization: `Bearer ${emu.token}` };
+  emu.createModel('theway', 'loras');
+  const form = new FormData();
+  form.set('content', new Blob([new Uint8Array(await tinyZip())]), 'd.zip');
+  const file = (await (await fetch(`${emu.baseUrl}/files`, { method: 'POST', headers: auth, body: form })).json()) as { urls: { get: string } };
+  const version = ((await (await fetch(`${emu.baseUrl}/models/ostris/flux-dev-lora-trainer`, { headers: auth })).json()) as { latest_version: { id: string } }).latest_version.id;
+  const remoteIds: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = (await (await fetch(`${emu.baseUrl}/models/ostris/flux-dev-lora-trainer/versions/${version}/trainings`, {
+      method: 'POST', headers: { ...auth, 'content-type': 'application/json' },
+      // As the platform submits them: with its webhook URL when it has a public one.
+      body: JSON.stringify({ destination: 'theway/loras', input: { input_images: file.urls.get, steps: 1000 }, ...(webhook && { webhook, webhook_events_filter: ['start', 'logs', 'completed'] }) }),
+    })).json()) as { id: string };
+    const model = await insertModel(db, userId, { name: `Tracked ${i}` });
+    await insertTraining(db, userId, model.id, { status: 'starting', remote_id: t.id, remote_status: 'starting', weights_key: null, output_version: null, log_state: null, progress_step: null, stage: 'booting', completed_at: null });
+    remoteIds.push(t.id);
+  }
+  return remoteIds;
+}

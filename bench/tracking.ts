@@ -11,46 +11,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
-import yazl from 'yazl';
 import { openDatabase } from '../src/db/database.ts';
 import { startReplicateEmulator, type ReplicateEmulator } from '../test/support/replicate-emulator/index.ts';
-import { insertModel, insertTraining } from '../test/support/factories.ts';
-import { cpuSecondsOf, machine, percentile, seedUser, startProcess, today } from './support.ts';
+import { cpuSecondsOf, machine, percentile, seedTrackedTrainings, seedUser, startProcess, today } from './support.ts';
 
 const { values } = parseArgs({ options: { trainings: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '40' } } });
 const N = Number(values.trainings);
 const SECONDS = Number(values.seconds);
 
-async function tinyZip(): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  zip.addBuffer(Buffer.from([0xff, 0xd8, 0xff, 0xd9]), '0001.jpg');
-  zip.end();
-  const chunks: Buffer[] = [];
-  for await (const c of zip.outputStream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
 /** Creates N trainings on the emulator and the matching rows, as if the platform had submitted them. */
 async function seed(emu: ReplicateEmulator, dataDir: string, webhook: string | null): Promise<{ token: string; remoteIds: string[] }> {
   const { user, token } = await seedUser(dataDir);
-  const auth = { authorization: `Bearer ${emu.token}` };
-  emu.createModel('theway', 'loras');
-  const form = new FormData();
-  form.set('content', new Blob([new Uint8Array(await tinyZip())]), 'd.zip');
-  const file = (await (await fetch(`${emu.baseUrl}/files`, { method: 'POST', headers: auth, body: form })).json()) as { urls: { get: string } };
-  const version = ((await (await fetch(`${emu.baseUrl}/models/ostris/flux-dev-lora-trainer`, { headers: auth })).json()) as { latest_version: { id: string } }).latest_version.id;
   const db = openDatabase({ sqliteFile: join(dataDir, 'theway.db') });
-  const remoteIds: string[] = [];
-  for (let i = 0; i < N; i++) {
-    const t = (await (await fetch(`${emu.baseUrl}/models/ostris/flux-dev-lora-trainer/versions/${version}/trainings`, {
-      method: 'POST', headers: { ...auth, 'content-type': 'application/json' },
-      // As the platform submits them: with its webhook URL when it has a public one.
-      body: JSON.stringify({ destination: 'theway/loras', input: { input_images: file.urls.get, steps: 1000 }, ...(webhook && { webhook, webhook_events_filter: ['start', 'logs', 'completed'] }) }),
-    })).json()) as { id: string };
-    const model = await insertModel(db.kysely, user.id, { name: `Tracked ${i}` });
-    await insertTraining(db.kysely, user.id, model.id, { status: 'starting', remote_id: t.id, remote_status: 'starting', weights_key: null, output_version: null, log_state: null, progress_step: null, stage: 'booting', completed_at: null });
-    remoteIds.push(t.id);
-  }
+  const remoteIds = await seedTrackedTrainings(emu, db.kysely, user.id, N, webhook);
   await db.close();
   return { token, remoteIds };
 }

@@ -1,0 +1,99 @@
+/**
+ * bench/scale: does a second worker process add tracking capacity? On PostgreSQL (pg-boss jobs,
+ * LISTEN/NOTIFY events), one `theway web` process holds SSE subscribers while 1, then 2,
+ * `theway worker` processes track N concurrent trainings on the Replicate emulator, polled more
+ * often than one worker can keep up with. Reports trainings tracked per second (status polls
+ * answered by the emulator) and SSE events delivered per second, and the 2-worker/1-worker ratios.
+ *
+ *   npm run bench:scale [-- --trainings 600 --seconds 30 --subscribers 20]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { AccountRepository } from '../src/accounts/account-repository.ts';
+import { AccountService } from '../src/accounts/account-service.ts';
+import { createTestDb } from '../test/support/databases.ts';
+import { ensureServices } from '../test/support/services.ts';
+import { listenToEvents } from '../test/support/http-client.ts';
+import { startReplicateEmulator } from '../test/support/replicate-emulator/index.ts';
+import { cpuSecondsOf, machine, ROOT, seedTrackedTrainings, startProcess, today } from './support.ts';
+
+const { values } = parseArgs({ options: { trainings: { type: 'string', default: '600' }, seconds: { type: 'string', default: '30' }, subscribers: { type: 'string', default: '20' } } });
+const N = Number(values.trainings);
+const SECONDS = Number(values.seconds);
+const SUBSCRIBERS = Number(values.subscribers);
+const WARMUP_SECONDS = 8;
+
+function startWorker(env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['bin/theway.js', 'worker'], { cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out = (out + chunk.toString()).slice(-10_000);
+      if (out.includes('The Way is running')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
+  });
+}
+
+async function run(workers: number) {
+  const testDb = await createTestDb('postgres');
+  const dataDir = mkdtempSync(join(tmpdir(), `theway-bench-scale-${workers}-`));
+  // Each training lasts about 3 windows: all of them stay active while we measure.
+  const emu = await startReplicateEmulator({ speed: 1000 / ((WARMUP_SECONDS + SECONDS) * 3 * 1000), bootMs: 500, logsThrottleMs: 500 });
+  const procs: ChildProcess[] = [];
+  try {
+    const accounts = new AccountService(new AccountRepository(testDb.kysely), { sessionTtlDays: 1 });
+    const user = await accounts.createUser({ email: 'bench@example.test', password: 'benchmark password', displayName: 'Bench' });
+    const { secret: token } = await accounts.createApiToken(user.id, { name: 'bench' });
+    await seedTrackedTrainings(emu, testDb.kysely, user.id, N, null);
+
+    const port = 3600 + workers;
+    // One DATA_DIR for every process: on one machine the local blob directory is shared storage.
+    const env: Record<string, string> = {
+      DATABASE_URL: testDb.location, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', JOB_CONCURRENCY: '32',
+      REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', TRAINING_POLL_SECONDS: '0.5',
+      API_RATE_LIMIT_PER_MIN: '1000000',
+    };
+    const base = `http://127.0.0.1:${port}`;
+    procs.push(await startProcess(['bin/theway.js', 'web'], env, `${base}/api/health`));
+    const streams = await Promise.all(Array.from({ length: SUBSCRIBERS }, () => listenToEvents(`${base}/api/events`, token)));
+    for (let i = 0; i < workers; i++) procs.push(await startWorker(env));
+
+    const polls = () => emu.requests.filter((r) => r.route === 'getTraining' && r.status === 200).length;
+    const frames = () => streams.reduce((sum, s) => sum + s.frames.filter((f) => f.data !== undefined).length, 0);
+    await new Promise((r) => setTimeout(r, WARMUP_SECONDS * 1000));
+    const workerPids = procs.slice(1).map((p) => p.pid!);
+    const [polls0, frames0, t0] = [polls(), frames(), Date.now()];
+    const cpu0 = workerPids.map(cpuSecondsOf);
+    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    const elapsed = (Date.now() - t0) / 1000;
+    const cpu = workerPids.map((pid, i) => cpuSecondsOf(pid) - cpu0[i]!).reduce((a, b) => a + b, 0);
+    const result = {
+      workers,
+      trainings: N,
+      trackedPerSecond: Number(((polls() - polls0) / elapsed).toFixed(1)),
+      sseEventsPerSecond: Number(((frames() - frames0) / elapsed).toFixed(1)),
+      workerCpuSeconds: Number(cpu.toFixed(1)),
+      windowSeconds: Math.round(elapsed),
+    };
+    for (const s of streams) s.close();
+    return result;
+  } finally {
+    for (const p of procs) p.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 1500));
+    await emu.close();
+    await testDb.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await ensureServices();
+const one = await run(1);
+console.log(JSON.stringify(one));
+const two = await run(2);
+console.log(JSON.stringify(two));
+const describe = (r: typeof one) => `${r.workers} worker${r.workers > 1 ? 's' : ''}: ${r.trackedPerSecond} trainings tracked/s, ${r.sseEventsPerSecond} SSE events/s (${r.workerCpuSeconds} worker CPU s)`;
+console.log(`| scale | ${today()} | ${machine()} | PostgreSQL + pg-boss, ${N} concurrent trainings polled every 0.5 s, ${SUBSCRIBERS} SSE subscribers on one web process, ${SECONDS} s window — ${describe(two)} | ${describe(one)} | tracked ${(two.trackedPerSecond / one.trackedPerSecond).toFixed(2)}, SSE ${(two.sseEventsPerSecond / one.sseEventsPerSecond).toFixed(2)} | > 1 on 2 cores |`);

@@ -1,0 +1,99 @@
+import { photoJpeg } from './images.ts';
+import { multipartBody } from './dataset-factories.ts';
+
+/**
+ * A user of a running server process, over real HTTP: signs up (cookie + CSRF token), mints an
+ * API token, and from then on calls the API with `Authorization: Bearer`.
+ */
+export interface ApiUser {
+  id: string;
+  token: string;
+  /** JSON call; throws with the status and body when the answer is not `expect` (default 2xx). */
+  call<T = Record<string, unknown>>(base: string, method: string, path: string, body?: unknown, expect?: number): Promise<T>;
+  /** Uploads `count` synthesized photos to a model's dataset; returns the per-file verdicts. */
+  uploadPhotos(base: string, modelId: string, count: number, firstSeed?: number): Promise<Array<{ status: string }>>;
+}
+
+export async function signUpOverHttp(base: string, email = `user-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}@example.com`): Promise<ApiUser> {
+  const signup = await fetch(`${base}/api/auth/signup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: 'correct horse battery', displayName: 'Scale tester' }),
+  });
+  if (signup.status !== 201) throw new Error(`signup answered ${signup.status}: ${await signup.text()}`);
+  const { user, csrfToken } = (await signup.json()) as { user: { id: string }; csrfToken: string };
+  const cookie = signup.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const minted = await fetch(`${base}/api/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrfToken },
+    body: JSON.stringify({ name: 'tests' }),
+  });
+  if (minted.status !== 201) throw new Error(`token creation answered ${minted.status}: ${await minted.text()}`);
+  const token = ((await minted.json()) as { secret: string }).secret;
+  const auth = { authorization: `Bearer ${token}` };
+
+  return {
+    id: user.id,
+    token,
+    async call<T>(root: string, method: string, path: string, body?: unknown, expect?: number) {
+      const res = await fetch(`${root}${path}`, {
+        method,
+        headers: body === undefined ? auth : { ...auth, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      const ok = expect === undefined ? res.status >= 200 && res.status < 300 : res.status === expect;
+      if (!ok) throw new Error(`${method} ${path} answered ${res.status}: ${text.slice(0, 500)}`);
+      return (text ? JSON.parse(text) : {}) as T;
+    },
+    async uploadPhotos(root: string, modelId: string, count: number, firstSeed = 100) {
+      const files = [];
+      for (let i = 0; i < count; i++) files.push({ name: `photo-${i}.jpg`, data: await photoJpeg({ width: 768, height: 768, seed: firstSeed + i }), type: 'image/jpeg' });
+      const { payload, headers } = multipartBody(files);
+      const res = await fetch(`${root}/api/models/${modelId}/images`, { method: 'POST', headers: { ...auth, ...headers }, body: payload });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`upload answered ${res.status}: ${text.slice(0, 500)}`);
+      return (JSON.parse(text) as { results: Array<{ status: string }> }).results;
+    },
+  };
+}
+
+export interface SseFrame {
+  id?: string;
+  event?: string;
+  data?: string;
+}
+
+/** Listens to an SSE stream in the background and keeps every frame until `close()`. */
+export async function listenToEvents(url: string, token: string): Promise<{ frames: SseFrame[]; close(): void }> {
+  const controller = new AbortController();
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
+  if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
+  const frames: SseFrame[] = [];
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  void (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const frame: SseFrame = {};
+          for (const line of buffer.slice(0, end).split('\n')) {
+            const colon = line.indexOf(': ');
+            const key = colon < 0 ? line : line.slice(0, colon);
+            if (key === 'id' || key === 'event' || key === 'data') frame[key] = line.slice(colon + 2);
+          }
+          buffer = buffer.slice(end + 2);
+          if (frame.data !== undefined || frame.event) frames.push(frame);
+        }
+      }
+    } catch {
+      /* aborted by close() */
+    }
+  })();
+  return { frames, close: () => controller.abort() };
+}
