@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { RELAXED_LIMITS } from './relaxed-limits.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 const NODE_BIN = join(REPO_ROOT, 'node_modules', '.bin', 'node');
@@ -12,7 +13,7 @@ export interface ServerProcess {
   url: string;
   /** The child's process id (for /proc readings: CPU time, memory). */
   pid: number;
-  /** Its fresh DATA_DIR, removed by stop() and kill(). */
+  /** Its DATA_DIR: a fresh one removed by stop() and kill(), unless the caller passed its own. */
   dataDir: string;
   /** Everything the process wrote to stdout/stderr so far (for failure messages). */
   output(): string;
@@ -28,6 +29,11 @@ export interface StartServerOptions {
   /** `worker` has no HTTP port: it counts as started when it logs that it is running. */
   command?: 'serve' | 'web' | 'worker';
   startupTimeoutMs?: number;
+  /**
+   * Reuse this data directory (a restart after a crash): it is neither created nor removed here;
+   * the caller owns it. Default: a fresh temporary directory removed by stop() and kill().
+   */
+  dataDir?: string;
 }
 
 /** A free TCP port on loopback, found by letting the OS pick one and releasing it again. */
@@ -57,7 +63,8 @@ function exited(child: ChildProcess): Promise<void> {
  */
 export async function startServer(options: StartServerOptions = {}): Promise<ServerProcess> {
   const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), 'theway-e2e-'));
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'theway-e2e-'));
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -67,6 +74,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
     DATA_DIR: dataDir,
     // A worker announces readiness at info level; the others stay quiet unless something is wrong.
     LOG_LEVEL: options.command === 'worker' ? 'info' : 'warn',
+    ...RELAXED_LIMITS,
     ...options.env,
   };
   const child = spawn(NODE_BIN, [join(REPO_ROOT, 'bin', 'theway.js'), options.command ?? 'serve'], {
@@ -83,7 +91,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
   child.stderr?.on('data', collect);
 
   const url = `http://127.0.0.1:${port}`;
-  const cleanup = () => rmSync(dataDir, { recursive: true, force: true });
+  const cleanup = () => {
+    if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
 
   const stop = async (graceMs = 10_000) => {
     if (child.exitCode === null && child.signalCode === null) {

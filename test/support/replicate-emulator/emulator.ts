@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import type { ReplicateStatus } from '../../../src/providers/replicate/types.ts';
 import { fluxWeightsTar, inspectTrainingZip, renderOutputImage, sdxlWeightsTar, type ImageFormat, type ZipSummary } from './artifacts.ts';
-import { FaultBook, type Fault, type Route } from './faults.ts';
+import { FaultBook, type Fault, type InjectedFault, type RandomFaultOptions, type Route } from './faults.ts';
 import { generateTrainerLog, type TimedLogLine } from './log-generator.ts';
 import { hex64, jobId, seededRandom } from './rng.ts';
 import { openApiSchemaFor, validateInput, type SchemaKind } from './schemas.ts';
@@ -16,7 +16,7 @@ import { WebhookSender, type WebhookDelivery } from './webhook-sender.ts';
  * webhooks are signed. Tests inject faults and inspect every request, training and webhook.
  */
 
-export type { Fault, FaultKind, Route } from './faults.ts';
+export type { Fault, FaultKind, FaultMix, InjectedFault, RandomFaultOptions, Route } from './faults.ts';
 export type { WebhookDelivery } from './webhook-sender.ts';
 
 export type TrainingScript =
@@ -56,8 +56,10 @@ export interface EmulatorOptions {
   pageSize?: number;
   /** Seeds ids, generated logs and random faults. */
   seed?: number;
-  /** Fraction (0–1) of API calls answered with a random 429 or 500, drawn from a seeded RNG. */
+  /** Fraction (0–1) of API calls answered with a random fault, drawn from a seeded RNG (default kinds: 429, 500). */
   failureRate?: number;
+  /** What random faults look like: kinds and weights, dropped webhooks, creates that fail after the work. */
+  randomFaults?: RandomFaultOptions;
   /** Delays between retries of a failed `completed` webhook. Default 50, 100, 200, 400, 800 ms. */
   webhookRetryDelaysMs?: number[];
   /** Output images are rendered at this fraction of the requested size (speed). Default 0.25. */
@@ -141,6 +143,18 @@ export interface ReplicateEmulator {
   addFault(fault: Fault): void;
   clearFaults(): void;
   setFailureRate(rate: number): void;
+  /** Every fault that fired (scripted or random), in order, and their counts by kind. */
+  injectedFaults: InjectedFault[];
+  faultCounts(): Record<string, number>;
+  /**
+   * Holds the next request on `route` (optionally only one `match` accepts): `before` it is handled
+   * or `after` the work was done but before the answer is written. `reached` resolves when it is
+   * held; `release()` lets it go on (the answer goes to whoever is still listening). For tests that
+   * kill the platform while a call is in flight.
+   */
+  pause(route: Route, stage: 'before' | 'after', match?: (request: RecordedRequest) => boolean): PausedRequest;
+  /** How many trainings were created per `input_images` URL (a platform training has its own URL). */
+  trainingCreatesByDataset(): Map<string, number>;
   /** Pretend a model was created out of band. */
   createModel(owner: string, name: string): void;
   /** Delivery URLs (weights, outputs, files) answer 404 from now on, as they do after expiry. */
@@ -148,6 +162,21 @@ export interface ReplicateEmulator {
   /** Resolves when every webhook queued so far has had its first attempt. */
   webhooksSettled(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface PausedRequest {
+  reached: Promise<RecordedRequest>;
+  release(): void;
+}
+
+interface PauseHook {
+  route: Route;
+  stage: 'before' | 'after';
+  match: ((request: RecordedRequest) => boolean) | undefined;
+  arrive: (request: RecordedRequest) => void;
+  released: Promise<void>;
+  release: () => void;
+  taken: boolean;
 }
 
 interface Trainer {
@@ -220,7 +249,8 @@ export async function startReplicateEmulator(options: EmulatorOptions = {}): Pro
   const outputScale = options.outputScale ?? 0.25;
   const seed = options.seed ?? 42;
   const random = seededRandom(seed);
-  const faults = new FaultBook(options.failureRate ?? 0, seed + 1);
+  const faults = new FaultBook(options.failureRate ?? 0, seed + 1, options.randomFaults);
+  const pauses: PauseHook[] = [];
 
   const files = new Map<string, { data: Buffer; contentType: string; filename: string }>();
   const models = new Map<string, { owner: string; name: string; visibility: string; description: string | null; versions: Array<{ id: string; schema: SchemaKind; createdAt: string }> }>();
@@ -833,11 +863,41 @@ export async function startReplicateEmulator(options: EmulatorOptions = {}): Pro
     }
     if (!route) return write(res, notFound(), record);
 
-    const before = faults.takeForRequest(route, false) ?? (route === 'download' ? undefined : faults.drawRandom(route));
+    await holdIfPaused(route, 'before', record);
+    const scripted = faults.takeForRequest(route, false);
+    const drawn = scripted ? undefined : faults.drawRandom(route);
+    const before = scripted ?? (drawn && !drawn.afterHandling ? drawn : undefined);
     if (before) return write(res, faultAnswer(before), record);
     const answer = await dispatch(route, url, req, raw);
-    const after = faults.takeForRequest(route, true);
+    await holdIfPaused(route, 'after', record);
+    const after = faults.takeForRequest(route, true) ?? (drawn?.afterHandling ? drawn : undefined);
     write(res, after ? faultAnswer(after) : answer, record);
+  }
+
+  async function holdIfPaused(route: Route, stage: 'before' | 'after', record: RecordedRequest | null): Promise<void> {
+    const seen = record ?? { method: 'GET', path: '', route, status: 0, body: null, at: new Date().toISOString() };
+    const hook = pauses.find((p) => !p.taken && p.route === route && p.stage === stage && (p.match?.(seen) ?? true));
+    if (!hook) return;
+    hook.taken = true;
+    hook.arrive(seen);
+    await hook.released;
+  }
+
+  function pause(route: Route, stage: 'before' | 'after', match?: (request: RecordedRequest) => boolean): PausedRequest {
+    let arrive!: (request: RecordedRequest) => void;
+    let release!: () => void;
+    const reached = new Promise<RecordedRequest>((resolve) => (arrive = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const hook: PauseHook = { route, stage, match, arrive, released, release, taken: false };
+    pauses.push(hook);
+    return {
+      reached,
+      release: () => {
+        hook.taken = true; // an unused pause is withdrawn
+        release();
+        pauses.splice(pauses.indexOf(hook), 1);
+      },
+    };
   }
 
   const server = createServer((req, res) => {
@@ -889,6 +949,17 @@ export async function startReplicateEmulator(options: EmulatorOptions = {}): Pro
     addFault: faultApi.add,
     clearFaults: faultApi.clear,
     setFailureRate: faultApi.setFailureRate,
+    injectedFaults: faults.injected,
+    faultCounts: () => faults.countsByKind(),
+    pause,
+    trainingCreatesByDataset: () => {
+      const counts = new Map<string, number>();
+      for (const t of trainings.values()) {
+        const url = String(t.input.input_images);
+        counts.set(url, (counts.get(url) ?? 0) + 1);
+      }
+      return counts;
+    },
     createModel: (modelOwner, name) =>
       void models.set(`${modelOwner}/${name}`, { owner: modelOwner, name, visibility: 'private', description: null, versions: [] }),
     expireDeliveries: () => {
@@ -897,6 +968,7 @@ export async function startReplicateEmulator(options: EmulatorOptions = {}): Pro
     webhooksSettled: () => webhooks.settled(),
     close: async () => {
       closed = true;
+      for (const hook of [...pauses]) hook.release();
       clearInterval(ticker);
       for (const timer of timers) clearTimeout(timer);
       for (const socket of hanging) socket.destroy();
