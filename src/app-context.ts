@@ -26,6 +26,8 @@ import { generationJobDefinitions } from './generations/generation-jobs.ts';
 import { ReplicateGenerationProvider } from './providers/replicate/replicate-generation-provider.ts';
 import { DatasetRepository } from './datasets/dataset-repository.ts';
 import { DatasetService } from './datasets/dataset-service.ts';
+import { StorageQuota } from './quotas/storage-quota.ts';
+import { StorageUsageRepository } from './quotas/storage-usage-repository.ts';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -45,6 +47,8 @@ export interface AppContext {
   trainings: TrainingService;
   userWebhooks: UserWebhookService;
   generations: GenerationService;
+  /** The per-user storage cap, checked before uploads are accepted. */
+  storageQuota: StorageQuota;
   /** The Replicate client, or null when no token is configured (training and generation unavailable). */
   replicate: ReplicateClient | null;
   checkDatabase(): Promise<void>;
@@ -101,6 +105,7 @@ export async function createAppContext(config: Config, options: AppContextOption
       webhookUrl: config.replicate.webhookUrl ?? undefined,
       pollIntervalMs: { active: config.trainings.pollIntervalMs, withWebhooks: Math.max(60_000, config.trainings.pollIntervalMs), max: 5 * 60_000 },
       reconcileGraceMs: options.reconcileGraceMs ?? 30_000,
+      maxConcurrentPerUser: config.quotas.maxConcurrentTrainings,
     },
   });
   jobs.register(...trainingJobDefinitions(trainings));
@@ -133,6 +138,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     trainings,
     userWebhooks,
     generations,
+    storageQuota: new StorageQuota({ usage: new StorageUsageRepository(db.kysely), limitBytes: config.quotas.storageBytesPerUser }),
     replicate,
     checkDatabase: async () => {
       await sql`select 1`.execute(db.kysely);

@@ -41,6 +41,17 @@ const envSchema = z.object({
   TRUST_PROXY: bool.default(false),
   LOGIN_RATE_LIMIT_PER_15_MIN: positiveInt.default(10),
   API_RATE_LIMIT_PER_MIN: positiveInt.default(600),
+  LOGIN_IP_RATE_LIMIT_PER_15_MIN: positiveInt.default(100),
+  SIGNUP_RATE_LIMIT_PER_HOUR: positiveInt.default(20),
+  UPLOAD_RATE_LIMIT_PER_MIN: positiveInt.default(120),
+  UPLOAD_IP_RATE_LIMIT_PER_MIN: positiveInt.default(300),
+  GENERATION_RATE_LIMIT_PER_MIN: positiveInt.default(30),
+  GENERATION_IP_RATE_LIMIT_PER_MIN: positiveInt.default(120),
+  TRAINING_RATE_LIMIT_PER_HOUR: positiveInt.default(20),
+  TRAINING_IP_RATE_LIMIT_PER_HOUR: positiveInt.default(60),
+  TRAINING_MAX_CONCURRENT: positiveInt.max(100).default(2),
+  USER_STORAGE_LIMIT_MB: z.coerce.number().positive().default(5120),
+  JSON_BODY_LIMIT_KB: z.coerce.number().positive().max(8192).default(64),
   SIGNUP_ENABLED: bool.default(true),
   JOB_CONCURRENCY: positiveInt.max(64).default(4),
   JOB_LEASE_SECONDS: z.coerce.number().min(1).max(3600).default(30),
@@ -86,7 +97,23 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   sessions: { ttlDays: number; cookieSecure: boolean };
   trustProxy: boolean;
-  rateLimits: { loginPer15Min: number; apiPerMinute: number };
+  /** Request counts per fixed window; "per IP" counts every user behind one address together. */
+  rateLimits: {
+    loginPer15Min: number;
+    loginPerIpPer15Min: number;
+    signupPerIpPerHour: number;
+    uploadsPerUserPerMin: number;
+    uploadsPerIpPerMin: number;
+    generationsPerUserPerMin: number;
+    generationsPerIpPerMin: number;
+    trainingsPerUserPerHour: number;
+    trainingsPerIpPerHour: number;
+    apiPerMinute: number;
+  };
+  /** Per-user caps: trainings not yet finished, and bytes stored (training images, generated images, weights). */
+  quotas: { maxConcurrentTrainings: number; storageBytesPerUser: number };
+  /** Largest JSON body a route accepts unless it sets its own (uploads and webhooks do). */
+  jsonBodyLimitBytes: number;
   signupEnabled: boolean;
   /** leaseMs: how long a worker that stopped heart-beating keeps its jobs before another takes them. */
   jobs: { concurrency: number; leaseMs: number };
@@ -178,7 +205,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     // Secure cookies whenever the public URL is HTTPS, unless explicitly overridden.
     sessions: { ttlDays: e.SESSION_TTL_DAYS, cookieSecure: e.COOKIE_SECURE ?? (e.PUBLIC_URL?.startsWith('https://') ?? false) },
     trustProxy: e.TRUST_PROXY,
-    rateLimits: { loginPer15Min: e.LOGIN_RATE_LIMIT_PER_15_MIN, apiPerMinute: e.API_RATE_LIMIT_PER_MIN },
+    rateLimits: {
+      loginPer15Min: e.LOGIN_RATE_LIMIT_PER_15_MIN,
+      loginPerIpPer15Min: e.LOGIN_IP_RATE_LIMIT_PER_15_MIN,
+      signupPerIpPerHour: e.SIGNUP_RATE_LIMIT_PER_HOUR,
+      uploadsPerUserPerMin: e.UPLOAD_RATE_LIMIT_PER_MIN,
+      uploadsPerIpPerMin: e.UPLOAD_IP_RATE_LIMIT_PER_MIN,
+      generationsPerUserPerMin: e.GENERATION_RATE_LIMIT_PER_MIN,
+      generationsPerIpPerMin: e.GENERATION_IP_RATE_LIMIT_PER_MIN,
+      trainingsPerUserPerHour: e.TRAINING_RATE_LIMIT_PER_HOUR,
+      trainingsPerIpPerHour: e.TRAINING_IP_RATE_LIMIT_PER_HOUR,
+      apiPerMinute: e.API_RATE_LIMIT_PER_MIN,
+    },
+    quotas: { maxConcurrentTrainings: e.TRAINING_MAX_CONCURRENT, storageBytesPerUser: Math.round(e.USER_STORAGE_LIMIT_MB * 2 ** 20) },
+    jsonBodyLimitBytes: Math.round(e.JSON_BODY_LIMIT_KB * 1024),
     signupEnabled: e.SIGNUP_ENABLED,
     jobs: { concurrency: e.JOB_CONCURRENCY, leaseMs: Math.round(e.JOB_LEASE_SECONDS * 1000) },
     replicate: {

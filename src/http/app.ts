@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { AppContext } from '../app-context.ts';
 import { installAuthentication } from './auth.ts';
+import { installRouteGuards, rateLimitGuard, routeLimits, type RouteGuard, type RouteLimit } from './rate-limits.ts';
 import { installSecurityHeaders } from './security-headers.ts';
 import { errorBody, installErrorHandler } from './error-handler.ts';
 import { authRoutes } from './routes/auth-routes.ts';
@@ -20,12 +21,22 @@ import { userWebhookRoutes } from './routes/user-webhook-routes.ts';
 import { generationRoutes } from './routes/generation-routes.ts';
 import { tokenRoutes } from './routes/token-routes.ts';
 
-export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+export interface BuildAppOptions {
+  /**
+   * The @fastify/rate-limit store class behind every rate limit (global and per route). Default:
+   * in-process counters, right for one web process; with several behind a proxy, pass a shared
+   * store (the plugin's `store` option: `incr(key, cb, timeWindowMs, max)` and `child(options)`).
+   */
+  rateLimitStore?: unknown;
+}
+
+export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const { config } = ctx;
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
     trustProxy: config.trustProxy,
-    bodyLimit: 1024 * 1024,
+    // JSON routes are small; routes that take files set their own limit (uploads, webhooks).
+    bodyLimit: config.jsonBodyLimitBytes,
     // The id parameter is validated as a UUID; anything longer is garbage.
     routerOptions: { maxParamLength: 200 },
   });
@@ -43,8 +54,10 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     timeWindow: '1 minute',
     allowList: (req) => !req.url.startsWith('/api/') || req.url.startsWith('/api/health'),
     keyGenerator: (req) => (req.principal ? `user:${req.principal.user.id}` : `ip:${req.ip}`),
-    errorResponseBuilder: (_req, c) => ({ statusCode: 429, message: `Too many requests. Wait ${c.after} and try again.` }),
+    errorResponseBuilder: (_req, c) => ({ statusCode: 429, message: `Too many requests: the limit is ${c.max} API requests per minute. Wait ${c.after} and try again.` }),
+    ...(options.rateLimitStore ? { store: options.rateLimitStore as never } : {}),
   });
+  installRouteGuards(app, routeGuards(app, ctx));
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -64,7 +77,6 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     accounts: ctx.accounts,
     cookieSecure: config.sessions.cookieSecure,
     signupEnabled: config.signupEnabled,
-    loginRateLimit: { max: config.rateLimits.loginPer15Min, timeWindow: '15 minutes' },
   }));
   await app.register(tokenRoutes(ctx.accounts));
   await app.register(modelRoutes(ctx.models));
@@ -78,6 +90,27 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   await registerWebApp(app, config.webDistDir);
   return app;
+}
+
+/** Per-route abuse limits (see rate-limits.ts) and the storage cap on uploads, attached by route. */
+function routeGuards(app: FastifyInstance, ctx: AppContext): Record<string, RouteGuard[]> {
+  const guards: Record<string, RouteGuard[]> = {};
+  // One counter per limit, also when routes share it (generations and comparisons).
+  const counters = new Map<RouteLimit, RouteGuard>();
+  for (const [route, limits] of Object.entries(routeLimits(ctx.config.rateLimits))) {
+    guards[route] = limits.map((limit) => counters.get(limit) ?? counters.set(limit, rateLimitGuard(app, limit)).get(limit)!);
+  }
+  const uploads = 'POST /api/models/:id/images';
+  guards[uploads] = [
+    ...(guards[uploads] ?? []),
+    async (request) => {
+      // Before any byte is stored: the upload's declared size must fit in what is left.
+      if (!request.principal) return;
+      const declared = Number(request.headers['content-length']);
+      await ctx.storageQuota.assertRoomFor(request.principal.user.id, Number.isFinite(declared) ? declared : 0);
+    },
+  ];
+  return guards;
 }
 
 /** Serves the built browser app; unknown non-API paths get index.html so client-side routes deep-link. */

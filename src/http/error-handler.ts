@@ -27,6 +27,11 @@ export const errorBody = (code: ErrorCode, message: string, details?: unknown): 
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof AppError) {
+      // A quota that knows when room frees up (e.g. the hourly generation limit) says so in the standard header too.
+      const retryAt = (err.details as { retryAt?: unknown } | undefined)?.retryAt;
+      if (err.code === 'rate_limited' && typeof retryAt === 'string' && !reply.hasHeader('retry-after')) {
+        reply.header('retry-after', String(Math.max(1, Math.ceil((Date.parse(retryAt) - Date.now()) / 1000))));
+      }
       return reply.code(STATUS[err.code]).send(errorBody(err.code, err.message, err.details));
     }
     if (hasZodFastifySchemaValidationErrors(err)) {
@@ -42,7 +47,9 @@ export function installErrorHandler(app: FastifyInstance): void {
     const status = err.statusCode ?? 500;
     if (status === 429) return reply.code(429).send(errorBody('rate_limited', err.message));
     if (status === 413) {
-      return reply.code(413).send(errorBody('payload_too_large', 'The request body is too large for this endpoint.'));
+      const limit = request.routeOptions.bodyLimit;
+      const kib = limit ? Math.floor(limit / 1024) : undefined;
+      return reply.code(413).send(errorBody('payload_too_large', `The request body is too large for this endpoint${kib ? `: it accepts at most ${kib >= 1024 ? `${Math.floor(kib / 1024)} MiB` : `${kib} KiB`}` : ''}.`, limit ? { limitBytes: limit } : undefined));
     }
     if (status === 415) {
       return reply.code(415).send(errorBody('unsupported_media_type', 'Send JSON with the header "Content-Type: application/json".'));

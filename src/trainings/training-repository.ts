@@ -31,6 +31,24 @@ export class TrainingRepository {
     return this.db.selectFrom('trainings').selectAll().where('model_id', '=', modelId).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
   }
 
+  /** Serializes one owner's "start training" decisions (the per-user cap) until the transaction ends. */
+  async lockOwner(ownerId: string, trx: Transaction<Database>): Promise<void> {
+    await trx.updateTable('users').set((eb) => ({ id: eb.ref('id') })).where('id', '=', ownerId).execute();
+  }
+
+  /** The owner's trainings that have not ended, with their model's name (for the per-user cap's message). */
+  listActiveForOwner(ownerId: string, executor: Executor = this.db): Promise<Array<{ id: string; model_id: string; model_name: string }>> {
+    return executor
+      .selectFrom('trainings')
+      .innerJoin('models', 'models.id', 'trainings.model_id')
+      .select(['trainings.id', 'trainings.model_id', 'models.name as model_name'])
+      .where('trainings.owner_id', '=', ownerId)
+      .where('trainings.status', 'in', ['queued', 'submitting', 'starting', 'processing'])
+      .orderBy('trainings.created_at')
+      .orderBy('models.name')
+      .execute();
+  }
+
   /** Trainings that still need a worker's attention after a restart. */
   listUnfinished(): Promise<Pick<TrainingRow, 'id' | 'status'>[]> {
     return this.db.selectFrom('trainings').select(['id', 'status']).where('status', 'in', ['queued', 'submitting', 'starting', 'processing']).execute();

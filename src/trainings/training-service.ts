@@ -32,6 +32,8 @@ export interface TrainingServiceOptions {
   pollIntervalMs: { active: number; withWebhooks: number; max: number };
   /** Wait after a create with an unknown outcome before concluding from the list that it did not happen. */
   reconcileGraceMs: number;
+  /** Trainings one user may have queued or running at once (TRAINING_MAX_CONCURRENT); unlimited when unset. */
+  maxConcurrentPerUser?: number;
   now?: () => Date;
 }
 
@@ -147,6 +149,7 @@ export class TrainingService {
     const readiness = await this.#datasets.readiness(modelId);
     try {
       await this.#repo.db.transaction().execute(async (trx) => {
+        await this.#checkConcurrentCap(viewer.id, modelId, trx);
         await this.#repo.insert({
           id, model_id: modelId, owner_id: viewer.id, status: 'queued',
           base_model: input.baseModel, preset: input.preset, resolution: input.resolution, epochs: plan.epochs, steps: plan.steps,
@@ -168,6 +171,22 @@ export class TrainingService {
     await this.#models.setStatus(modelId, 'training');
     this.#publish(await this.#mustFind(id));
     return this.get(viewer, id);
+  }
+
+  /** The per-user cap on unfinished trainings; this model's own running training is refused by the unique index instead. */
+  async #checkConcurrentCap(ownerId: string, modelId: string, trx: Parameters<TrainingRepository['lockOwner']>[1]): Promise<void> {
+    const max = this.#options.maxConcurrentPerUser;
+    if (max === undefined) return;
+    await this.#repo.lockOwner(ownerId, trx);
+    const active = await this.#repo.listActiveForOwner(ownerId, trx);
+    if (active.length < max || active.some((t) => t.model_id === modelId)) return;
+    const names = active.map((t) => `"${t.model_name}"`);
+    const list = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names[0];
+    throw new AppError(
+      'conflict',
+      `You can have ${max} training${max === 1 ? '' : 's'} in progress at once, and ${list} ${active.length === 1 ? 'is' : 'are'} still training. Wait for one to finish, or cancel it, then start this one.`,
+      { limit: 'concurrent_trainings', max, active: active.length },
+    );
   }
 
   async get(viewer: User, id: string): Promise<TrainingView> {

@@ -8,6 +8,7 @@ import { buildApp } from '../../src/http/app.ts';
 import type { Dialect } from '../../src/db/database.ts';
 import { createTestDb, type TestDb } from './databases.ts';
 import { insertUser } from './factories.ts';
+import { RELAXED_LIMITS } from './relaxed-limits.ts';
 
 export interface TestApp {
   app: FastifyInstance;
@@ -34,8 +35,9 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
     NODE_ENV: 'test',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'silent',
-    // Tests poll the API in tight loops; the rate limit has its own tests.
+    // Tests poll the API in tight loops; the rate limits and caps have their own tests (abuse-limits).
     API_RATE_LIMIT_PER_MIN: '100000',
+    ...RELAXED_LIMITS,
     ...(dialect === 'postgres' ? { DATABASE_URL: testDb.location } : {}),
     ...env,
   });

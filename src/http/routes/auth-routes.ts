@@ -10,34 +10,15 @@ export interface AuthRouteOptions {
   accounts: AccountService;
   cookieSecure: boolean;
   signupEnabled: boolean;
-  loginRateLimit: { max: number; timeWindow: string };
 }
 
 const publicUser = (u: User) => ({ id: u.id, email: u.email, displayName: u.displayName, createdAt: u.createdAt });
 
 export const authRoutes = (opts: AuthRouteOptions): FastifyPluginAsyncZod => async (app) => {
-  // Per IP and email: guessing one account's password and spraying many accounts from one address are both slowed.
-  const loginLimit = {
-    rateLimit: {
-      // preHandler, not onRequest: the key needs the parsed body's email.
-      hook: 'preHandler' as const,
-      max: opts.loginRateLimit.max,
-      timeWindow: opts.loginRateLimit.timeWindow,
-      keyGenerator: (req: { ip: string; body?: unknown }) => {
-        const email = (req.body as { email?: unknown } | undefined)?.email;
-        return `login:${req.ip}:${typeof email === 'string' ? email.trim().toLowerCase() : ''}`;
-      },
-      errorResponseBuilder: (_req: unknown, ctx: { after: string }) => ({
-        statusCode: 429,
-        message: `Too many sign-in attempts. Wait ${ctx.after} and try again.`,
-      }),
-    },
-  };
-
+  // Sign-in and sign-up are rate-limited per address (and per address and email) in ../rate-limits.ts.
   app.post(
     '/api/auth/signup',
     {
-      config: loginLimit,
       schema: {
         tags: ['auth'],
         summary: 'Create an account and sign in',
@@ -56,7 +37,6 @@ export const authRoutes = (opts: AuthRouteOptions): FastifyPluginAsyncZod => asy
   app.post(
     '/api/auth/signin',
     {
-      config: loginLimit,
       schema: {
         tags: ['auth'],
         summary: 'Sign in with email and password',

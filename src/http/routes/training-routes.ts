@@ -152,7 +152,7 @@ export const webhookRoutes = (trainings: TrainingService): FastifyPluginAsyncZod
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: 8 * 1024 * 1024 }, (_req, body, done) => done(null, body));
   app.post(
     '/api/webhooks/replicate',
-    { config: { rateLimit: false }, schema: { tags: ['webhooks'], summary: 'Replicate training webhooks (Standard Webhooks signature)', response: { 200: z.object({ outcome: z.enum(['applied', 'duplicate']) }), 400: errorResponse, 401: errorResponse, 404: errorResponse, 413: errorResponse } } },
+    { config: { rateLimit: false }, bodyLimit: 8 * 1024 * 1024, schema: { tags: ['webhooks'], summary: 'Replicate training webhooks (Standard Webhooks signature)', response: { 200: z.object({ outcome: z.enum(['applied', 'duplicate']) }), 400: errorResponse, 401: errorResponse, 404: errorResponse, 413: errorResponse } } },
     async (request) => trainings.handleWebhook(request.headers, request.body as Buffer),
   );
 };
