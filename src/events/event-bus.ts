@@ -26,8 +26,14 @@ export interface PlatformEvent {
 }
 
 export interface EventBus {
+  /** Never throws and never waits: a lost event costs freshness, not correctness. */
   publish(event: PlatformEvent): void;
   subscribe(listener: (event: PlatformEvent) => void): () => void;
+  /**
+   * Called when events may have been missed (a fan-out connection was lost and came back), so
+   * subscribers re-read instead of trusting what they have. Buses that cannot lose events omit it.
+   */
+  onResync?(listener: () => void): () => void;
 }
 
 export class InProcessEventBus implements EventBus {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { EventBus, PlatformEvent } from '../../events/event-bus.ts';
@@ -8,14 +9,20 @@ const HEARTBEAT_MS = 15_000;
 const REPLAY_BUFFER = 2_000;
 
 /**
- * Recent events with sequence numbers, so a reconnecting stream (Last-Event-ID) gets what it missed.
- * When the id is older than the buffer, or from another process, the client is told to resync
- * (re-read its page) instead: events are hints, rows are the truth.
+ * Recent events with self-describing ids (`<instance>-<seq>`), so a reconnecting stream
+ * (Last-Event-ID) gets what it missed. Each process (and each restart) has its own instance id:
+ * behind a proxy a reconnect may land on another web process, whose sequence means nothing here.
+ * When the id is from another instance, older than the buffer, or from before events were lost
+ * (the bus signalled a resync), the client is told to resync (re-read its page) instead: events
+ * are hints, rows are the truth.
  */
 class ReplayBuffer {
   readonly #events: Array<{ seq: number; event: PlatformEvent }> = [];
   #seq = 0;
-  readonly epoch = Date.now().toString(36);
+  /** Sequence number of the last resync marker: ids below it may have missed events. */
+  #lastGap = 0;
+  /** Hex only, so the last "-" of an id separates instance and sequence. */
+  readonly instanceId = randomBytes(6).toString('hex');
 
   add(event: PlatformEvent): number {
     this.#seq += 1;
@@ -24,29 +31,55 @@ class ReplayBuffer {
     return this.#seq;
   }
 
+  /** Records that events may have been lost at this point; returns the marker's sequence number. */
+  gap(): number {
+    this.#seq += 1;
+    this.#lastGap = this.#seq;
+    return this.#seq;
+  }
+
+  get current(): number {
+    return this.#seq;
+  }
+
+  id(seq: number): string {
+    return `${this.instanceId}-${seq}`;
+  }
+
   /** Events after `lastId`, or null when they cannot be known. */
   since(lastId: string): Array<{ seq: number; event: PlatformEvent }> | null {
-    const [epoch, n] = lastId.split('-');
-    const seq = Number(n);
-    if (epoch !== this.epoch || !Number.isInteger(seq)) return null;
+    const dash = lastId.lastIndexOf('-');
+    const instance = lastId.slice(0, dash);
+    const digits = lastId.slice(dash + 1);
+    const seq = Number(digits);
+    if (dash < 0 || instance !== this.instanceId || !/^\d{1,15}$/.test(digits) || seq > this.#seq) return null;
+    if (seq < this.#lastGap) return null;
     const oldest = this.#events[0]?.seq ?? this.#seq + 1;
     if (seq < oldest - 1) return null;
     return this.#events.filter((e) => e.seq > seq);
   }
 }
 
+type Frame = { seq: number; event: PlatformEvent } | { seq: number; resync: true };
+
 export const eventRoutes = (events: EventBus): FastifyPluginAsyncZod => async (app) => {
   const buffer = new ReplayBuffer();
-  const listeners = new Set<(seq: number, event: PlatformEvent) => void>();
+  const listeners = new Set<(frame: Frame) => void>();
   // One bus subscription per process, fanned out here: publishing costs O(streams), not O(streams × buses).
   const unsubscribe = events.subscribe((event) => {
     const seq = buffer.add(event);
-    for (const l of listeners) l(seq, event);
+    for (const l of listeners) l({ seq, event });
+  });
+  // The bus lost events (its cross-process connection came back): every open page re-reads.
+  const unsubscribeResync = events.onResync?.(() => {
+    const seq = buffer.gap();
+    for (const l of listeners) l({ seq, resync: true });
   });
   const open = new Set<import('node:http').ServerResponse>();
   // Streams never go idle, so the server would wait for them forever on shutdown: end them.
   app.addHook('preClose', async () => {
     unsubscribe();
+    unsubscribeResync?.();
     for (const res of open) res.end();
   });
 
@@ -71,16 +104,21 @@ export const eventRoutes = (events: EventBus): FastifyPluginAsyncZod => async (a
         // Tells nginx-style proxies not to buffer the stream.
         'x-accel-buffering': 'no',
       });
-      const send = (seq: number, event: PlatformEvent) => {
-        if (event.ownerId !== user.id) return;
-        res.write(`id: ${buffer.epoch}-${seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+      // A resync carries an id too, so the client's next Last-Event-ID points past the gap.
+      const send = (frame: Frame) => {
+        if ('resync' in frame) {
+          res.write(`id: ${buffer.id(frame.seq)}\nevent: resync\ndata: {}\n\n`);
+          return;
+        }
+        if (frame.event.ownerId !== user.id) return;
+        res.write(`id: ${buffer.id(frame.seq)}\nevent: ${frame.event.type}\ndata: ${JSON.stringify(frame.event)}\n\n`);
       };
       res.write('retry: 3000\n\n');
       const lastId = request.headers['last-event-id'];
       if (typeof lastId === 'string' && lastId) {
         const missed = buffer.since(lastId);
-        if (missed === null) res.write(`event: resync\ndata: {}\n\n`);
-        else for (const m of missed) send(m.seq, m.event);
+        if (missed === null) send({ seq: buffer.current, resync: true });
+        else for (const m of missed) send(m);
       }
       listeners.add(send);
       open.add(res);
