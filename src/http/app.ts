@@ -117,7 +117,13 @@ function routeGuards(app: FastifyInstance, ctx: AppContext): Record<string, Rout
 async function registerWebApp(app: FastifyInstance, distDir: string): Promise<void> {
   const built = existsSync(join(distDir, 'index.html'));
   if (built) {
-    await app.register(fastifyStatic, { root: distDir, wildcard: false, index: false, maxAge: '1h', immutable: false });
+    await app.register(fastifyStatic, {
+      root: distDir, wildcard: false, index: false, maxAge: '1h', immutable: false,
+      // The page names the current build's hashed assets: a cached copy would load a removed build after an upgrade.
+      setHeaders: (reply, path) => {
+        if (path.endsWith('index.html')) reply.header('cache-control', 'no-cache');
+      },
+    });
   }
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '/';

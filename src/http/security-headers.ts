@@ -23,6 +23,7 @@ export function installSecurityHeaders(app: FastifyInstance, options: { hsts: bo
     'cross-origin-opener-policy': 'same-origin',
     'cross-origin-resource-policy': 'same-origin',
     'origin-agent-cluster': '?1',
+    'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()',
     'referrer-policy': 'no-referrer',
     'x-content-type-options': 'nosniff',
     'x-dns-prefetch-control': 'off',
@@ -30,7 +31,10 @@ export function installSecurityHeaders(app: FastifyInstance, options: { hsts: bo
     'x-permitted-cross-domain-policies': 'none',
     ...(options.hsts && { 'strict-transport-security': 'max-age=31536000; includeSubDomains' }),
   };
-  app.addHook('onRequest', async (_request, reply) => {
+  app.addHook('onRequest', async (request, reply) => {
     reply.headers(headers);
+    // API answers can carry secrets (a new API token, a webhook secret, the CSRF token): no cache
+    // keeps them unless a route says otherwise (images, weights and cached lists set their own).
+    if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
   });
 }
