@@ -52,8 +52,11 @@ export interface TrainingProvider {
   ensureDestination(): Promise<string>;
   /** The trainer's current version id, to pin on a training. */
   latestTrainerVersion(trainer: TrainerRef): Promise<string>;
-  /** Makes the training zip reachable by the trainer; returns the URL to pass as input_images. */
-  uploadDataset(body: Readable, options: { size: number; filename: string }): Promise<string>;
+  /**
+   * Makes the training zip reachable by the trainer; returns the URL to pass as input_images.
+   * `key` is where the zip sits in our storage, for adapters that can hand the trainer a link to it.
+   */
+  uploadDataset(body: Readable, options: { size: number; filename: string; key?: string }): Promise<string>;
   createTraining(params: CreateRemoteTraining): Promise<RemoteTraining>;
   getTraining(id: string): Promise<RemoteTraining>;
   /** Newest first, stopping at trainings created before `since`: for reconciling an unknown outcome. */

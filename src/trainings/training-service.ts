@@ -389,7 +389,7 @@ export class TrainingService {
         const stat = await this.#storage.stat(row.dataset_key!);
         if (!stat) throw new Error(`Training package ${row.dataset_key} is missing from storage.`);
         const key = row.dataset_key!;
-        const url = await this.#callProvider(row, async () => provider.uploadDataset(await this.#storage.get(key), { size: stat.size, filename: `theway-${trainingId}.zip` }));
+        const url = await this.#callProvider(row, async () => provider.uploadDataset(await this.#storage.get(key), { size: stat.size, filename: `theway-${trainingId}.zip`, key }));
         if (url === undefined) return;
         await this.#repo.patch(row.id, { dataset_url: url, updated_at: this.#now().toISOString() });
         row = { ...row, dataset_url: url };

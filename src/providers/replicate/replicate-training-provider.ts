@@ -13,8 +13,20 @@ export interface ReplicateTrainingProviderOptions {
   destinationHardware: string;
   /** Largest zip sent through the Files API; bigger ones need a presigned URL (S3 storage). */
   maxUploadBytes: number;
+  /**
+   * A URL Replicate can download a stored zip from, by storage key, or null when the storage
+   * cannot make one (local directory). With S3 storage: a presigned GET valid for
+   * DATASET_URL_TTL_SECONDS. Used only for zips above `maxUploadBytes`.
+   */
+  presignDataset?: ((key: string) => Promise<string | null>) | undefined;
   fetch?: typeof fetch;
 }
+
+/**
+ * How long a presigned training zip stays downloadable: Replicate fetches it when the training
+ * starts, which can be hours after the submission in a busy queue (or after our retries).
+ */
+export const DATASET_URL_TTL_SECONDS = 24 * 3600;
 
 const toRemote = (t: ReplicateTraining): RemoteTraining => ({
   id: t.id,
@@ -68,8 +80,13 @@ export class ReplicateTrainingProvider implements TrainingProvider {
     return id;
   }
 
-  async uploadDataset(body: Readable, options: { size: number; filename: string }): Promise<string> {
+  async uploadDataset(body: Readable, options: { size: number; filename: string; key?: string }): Promise<string> {
     if (options.size > this.#options.maxUploadBytes) {
+      // Too big for the Files API: Replicate downloads it from our bucket instead. The presigned
+      // URL names this training's own zip key, so it identifies the training when reconciling, like a file URL.
+      body.destroy();
+      const url = options.key !== undefined && this.#options.presignDataset ? await this.#options.presignDataset(options.key) : null;
+      if (url) return url;
       throw Object.assign(new Error(`The training images add up to ${Math.ceil(options.size / 2 ** 20)} MiB, more than Replicate's file upload accepts (${Math.floor(this.#options.maxUploadBytes / 2 ** 20)} MiB). Remove some images or use S3 storage, which hands Replicate a presigned URL instead.`), { retryable: false, outcomeUnknown: false });
     }
     const file = await this.#client.uploadFile(body, { filename: options.filename, contentType: 'application/zip' });

@@ -361,7 +361,8 @@ export async function startReplicateEmulator(options: EmulatorOptions = {}): Pro
     else if (url.startsWith('data:')) data = Buffer.from(url.slice(url.indexOf(',') + 1), 'base64');
     else {
       try {
-        const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+        // Like Replicate, fetch any http(s) URL (e.g. a presigned S3 link); generous for big zips on a busy machine.
+        const response = await fetch(url, { signal: AbortSignal.timeout(60_000) });
         if (response.ok) data = Buffer.from(await response.arrayBuffer());
       } catch {
         // reported below
