@@ -115,6 +115,14 @@ export class DatasetService implements TrainingDatasets {
       if (!(error instanceof ZipRejectedError)) throw error;
       results.push({ filename: archive, status: 'rejected', error: { code: error.reason, message: error.message } });
     }
+    // An archive of only folders and hidden files yields nothing: without this it got no verdict at all.
+    if (results.length === 0) {
+      results.push({
+        filename: archive,
+        status: 'rejected',
+        error: { code: 'no_images', message: `"${archive}": the archive holds no images to add (hidden files, folders and __MACOSX are ignored). Zip the JPEG, PNG, WebP or AVIF files themselves.` },
+      });
+    }
     return results;
   }
 
