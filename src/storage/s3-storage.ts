@@ -90,6 +90,18 @@ export class S3BlobStorage implements BlobStorage {
       config.credentials = { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey };
     }
     this.#client = new S3Client(config);
+    this.#client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const request = args.request as { body?: unknown; headers?: Record<string, string> };
+        if (context.commandName === 'DeleteObjectsCommand' && request.headers && (typeof request.body === 'string' || request.body instanceof Uint8Array)) {
+          // S3 documents Content-MD5 as required here and several S3-compatible servers refuse the
+          // request without it; recent SDKs send only a CRC32. Added before signing, so it is signed.
+          request.headers['content-md5'] = createHash('md5').update(request.body).digest('base64');
+        }
+        return next(args);
+      },
+      { step: 'build', name: 'theway-content-md5-for-delete-objects' },
+    );
   }
 
   /**

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 /**
@@ -18,6 +19,8 @@ import { pipeline } from 'node:stream/promises';
  *  - AbortMultipartUpload (s3rver answers MethodNotAllowed) removes the upload's parts.
  *  - Objects become visible only when complete (temp file + rename), and deletes in one folder
  *    do not race each other; s3rver writes in place and answers before the file is flushed.
+ *  - DeleteObjects requires a correct Content-MD5, as S3 documents and as several S3-compatible
+ *    servers still enforce (recent SDKs send a CRC32 instead unless the client adds it).
  */
 export interface S3TestServer {
   endpoint: string;
@@ -149,6 +152,10 @@ export async function startS3Server(options: { bucket?: string } = {}): Promise<
       );
       return;
     }
+    if (req.method === 'POST' && url.searchParams.has('delete')) {
+      void forwardDeleteObjects(req, res, s3Handler);
+      return;
+    }
     s3Handler(req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -172,6 +179,32 @@ export async function startS3Server(options: { bucket?: string } = {}): Promise<
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/** Reads the (small) DeleteObjects body, checks its Content-MD5, and replays it to s3rver. */
+async function forwardDeleteObjects(req: IncomingMessage, res: ServerResponse, s3Handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks);
+  const given = req.headers['content-md5'];
+  const refuse = (code: string, message: string) => {
+    res.writeHead(400, { 'content-type': 'application/xml' });
+    res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`);
+  };
+  if (typeof given !== 'string') return refuse('InvalidRequest', 'Missing required header for this request: Content-MD5');
+  if (given !== createHash('md5').update(body).digest('base64')) return refuse('BadDigest', 'The Content-MD5 you specified did not match what we received.');
+  const replay = Object.assign(Readable.from([body]), {
+    headers: req.headers,
+    rawHeaders: req.rawHeaders,
+    method: req.method,
+    url: req.url,
+    httpVersion: req.httpVersion,
+    httpVersionMajor: req.httpVersionMajor,
+    httpVersionMinor: req.httpVersionMinor,
+    socket: req.socket,
+    connection: req.socket,
+  });
+  s3Handler(replay as unknown as IncomingMessage, res);
 }
 
 // ─── SigV4 verification (header and presigned query) ─────────────────────────────────────────

@@ -135,6 +135,12 @@ describe('S3BlobStorage specifics', () => {
     expect(await server.pendingUploads()).toBe(0);
   });
 
+  it('stores an empty stream', async () => {
+    const storage = make({ keyPrefix: 'empty-stream/' });
+    expect(await storage.put('nothing', Readable.from([]))).toEqual({ key: 'nothing', size: 0, sha256: sha256(Buffer.alloc(0)) });
+    expect(await storage.stat('nothing')).toMatchObject({ size: 0 });
+  });
+
   it('aborts the multipart upload when a large stream fails midway, leaving no object and no parts', async () => {
     const storage = make({ keyPrefix: 'aborted/', partSizeBytes: 5 * 1024 * 1024 });
     let sent = 0;
