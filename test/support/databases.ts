@@ -40,6 +40,13 @@ export async function createTestDb(dialect: Dialect): Promise<TestDb> {
       await db.close();
       const c = new pg.Client({ connectionString: TEST_PG_ADMIN_URL });
       await c.connect();
+      // A closed pool's sockets may still be saying goodbye; terminating them then surfaces as an
+      // unhandled 57P01 error in the test process, so give them a moment to leave on their own.
+      for (let i = 0; i < 100; i++) {
+        const { rows } = await c.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = $1', [name]);
+        if (rows[0]!.n === 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
       await c.query(`drop database if exists ${name} with (force)`);
       await c.end();
     },
