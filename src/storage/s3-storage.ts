@@ -74,7 +74,7 @@ export class S3BlobStorage implements BlobStorage {
     // A prefix is a folder: "theway" must not also match "theway-staging/…".
     this.keyPrefix = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
     this.bucket = options.bucket;
-    this.#endpoint = options.endpoint;
+    this.#endpoint = options.endpoint === undefined ? undefined : withoutUserinfo(options.endpoint);
     this.#partSize = Math.max(MIN_PART_BYTES, options.partSizeBytes ?? 8 * 1024 * 1024);
     const config: S3ClientConfig = {
       region: options.region,
@@ -249,6 +249,18 @@ export class S3BlobStorage implements BlobStorage {
     if (failed.length > 0) {
       throw new Error(`S3 refused to delete ${failed.length} of ${fullKeys.length} objects (first: ${failed[0]?.Code ?? 'unknown'} ${failed[0]?.Key ?? ''}).`);
     }
+  }
+}
+
+/** The endpoint as shown in messages: a `user:password@` part never reaches a log. */
+function withoutUserinfo(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    url.username = '';
+    url.password = '';
+    return url.toString().replace(/\/$/, '');
+  } catch {
+    return '(invalid endpoint)';
   }
 }
 
