@@ -4,8 +4,10 @@ import { hashPassword } from '../../src/accounts/password.ts';
 import { newId } from '../../src/shared/ids.ts';
 import { bumpRevisions } from '../../src/db/collection-revisions.ts';
 import { ownerModelsKey, PUBLIC_MODELS_KEY } from '../../src/models/model-repository.ts';
+import { registerSecret } from './secrets-registry.ts';
 
 export const FACTORY_PASSWORD = 'correct horse battery';
+registerSecret('factory password', FACTORY_PASSWORD);
 
 /**
  * Factories insert real rows. The password hash uses a cheap scrypt cost (the cost is

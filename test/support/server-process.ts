@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RELAXED_LIMITS } from './relaxed-limits.ts';
+import { LOG_DIR_ENV, registerSecret } from './secrets-registry.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 const NODE_BIN = join(REPO_ROOT, 'node_modules', '.bin', 'node');
@@ -75,8 +76,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
     // A worker announces readiness at info level; the others stay quiet unless something is wrong.
     LOG_LEVEL: options.command === 'worker' ? 'info' : 'warn',
     ...RELAXED_LIMITS,
+    // During a run every process logs at info to the run's log directory, which is scanned for secrets at the end.
+    ...(process.env[LOG_DIR_ENV] && options.command !== 'worker' ? { LOG_LEVEL: 'info' } : {}),
     ...options.env,
   };
+  for (const name of ['REPLICATE_API_TOKEN', 'S3_SECRET_ACCESS_KEY']) registerSecret(name, env[name]);
   const child = spawn(NODE_BIN, [join(REPO_ROOT, 'bin', 'theway.js'), options.command ?? 'serve'], {
     cwd: REPO_ROOT,
     env,
@@ -89,6 +93,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
+  const logDir = process.env[LOG_DIR_ENV];
+  if (logDir) {
+    const file = createWriteStream(join(logDir, `server-${options.command ?? 'serve'}-${child.pid}.log`));
+    child.stdout?.pipe(file, { end: false });
+    child.stderr?.pipe(file, { end: false });
+    child.once('close', () => file.end());
+  }
 
   const url = `http://127.0.0.1:${port}`;
   const cleanup = () => {

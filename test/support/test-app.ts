@@ -1,5 +1,7 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config.ts';
@@ -9,12 +11,15 @@ import type { Dialect } from '../../src/db/database.ts';
 import { createTestDb, type TestDb } from './databases.ts';
 import { insertUser } from './factories.ts';
 import { RELAXED_LIMITS } from './relaxed-limits.ts';
+import { LOG_DIR_ENV, registerSecret } from './secrets-registry.ts';
 
 export interface TestApp {
   app: FastifyInstance;
   ctx: AppContext;
   testDb: TestDb;
   config: Config;
+  /** Where this app's log lines go (JSON, one per line) during a vitest run; null outside one. */
+  logFile: string | null;
   /** A new user plus an API token for it; `as(user)` gives the headers to act as them. */
   newUser(): Promise<{ id: string; email: string; token: string }>;
   request(opts: InjectOptions & { as?: { token: string } }): Promise<LightMyRequestResponse>;
@@ -31,10 +36,12 @@ export interface TestAppOptions {
 export async function startTestApp(dialect: Dialect, env: Record<string, string> = {}, options: TestAppOptions = {}): Promise<TestApp> {
   const testDb = await createTestDb(dialect);
   const dataDir = mkdtempSync(join(tmpdir(), 'theway-app-'));
+  // During a run the logs go to the run's log directory, which the global teardown scans for secrets.
+  const logDir = process.env[LOG_DIR_ENV];
   const config = loadConfig({
     NODE_ENV: 'test',
     DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: logDir ? 'debug' : 'silent',
     // Tests poll the API in tight loops; the rate limits and caps have their own tests (abuse-limits).
     API_RATE_LIMIT_PER_MIN: '100000',
     ...RELAXED_LIMITS,
@@ -42,7 +49,14 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
     ...env,
   });
   if (dialect === 'sqlite') config.database.sqliteFile = testDb.location;
+  registerSecret('Replicate API token', config.replicate.token);
+  registerSecret('S3 secret access key', config.storage.s3?.secretAccessKey);
   const ctx = await createAppContext(config, { jobs: { leaseMs: 5_000, pollIntervalMs: 50 }, reconcileGraceMs: options.reconcileGraceMs ?? 200 });
+  const logFile = logDir ? join(logDir, `app-${process.pid}-${randomUUID().slice(0, 8)}.log`) : null;
+  const logStream = logFile ? pino.destination({ dest: logFile, sync: true }) : null;
+  // The context made its logger (and the children it handed out) before we could choose a
+  // destination; they all write through the root's stream, so pointing that at the file moves them all.
+  if (logStream) (ctx.logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] = logStream;
   const app = await buildApp(ctx);
   await app.ready();
   if (options.worker) await ctx.startWorker();
@@ -51,20 +65,54 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
     ctx,
     testDb,
     config,
+    logFile,
     async newUser() {
       const user = await insertUser(ctx.db.kysely);
       const { secret } = await ctx.accounts.createApiToken(user.id, { name: 'test' });
+      registerSecret('API token', secret);
       return { id: user.id, email: user.email, token: secret };
     },
-    request({ as, ...opts }) {
+    async request({ as, ...opts }) {
       const headers = { ...(opts.headers ?? {}), ...(as ? { authorization: `Bearer ${as.token}` } : {}) };
-      return app.inject({ ...opts, headers });
+      registerRequestSecrets(headers, opts.payload);
+      const res = await app.inject({ ...opts, headers });
+      registerResponseSecrets(res);
+      return res;
     },
     async close() {
       await app.close();
       await ctx.close();
+      logStream?.flushSync();
+      logStream?.end();
       await testDb.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Credentials a test sends: whatever it is, it must not show up in a log. */
+function registerRequestSecrets(headers: Record<string, unknown>, payload: unknown): void {
+  const auth = headers.authorization;
+  if (typeof auth === 'string' && auth.startsWith('Bearer ')) registerSecret('API token', auth.slice(7).trim());
+  const cookie = headers.cookie;
+  if (typeof cookie === 'string') for (const [, value] of cookie.matchAll(/theway_session=([^;\s]+)/g)) registerSecret('session id', value);
+  const csrf = headers['x-csrf-token'];
+  if (typeof csrf === 'string') registerSecret('CSRF token', csrf);
+  if (payload && typeof payload === 'object' && !Buffer.isBuffer(payload) && 'password' in payload) registerSecret('password', String(payload.password));
+}
+
+/** Credentials the app mints (session cookies, API tokens, webhook signing secrets, CSRF tokens). */
+function registerResponseSecrets(res: LightMyRequestResponse): void {
+  for (const cookie of [res.headers['set-cookie'] ?? []].flat()) {
+    const value = /^theway_session=([^;]*)/.exec(String(cookie))?.[1];
+    if (value) registerSecret('session id', value);
+  }
+  if (!String(res.headers['content-type'] ?? '').startsWith('application/json')) return;
+  try {
+    const body = JSON.parse(res.body) as Record<string, unknown>;
+    if (typeof body.secret === 'string') registerSecret(body.secret.startsWith('whsec_') ? 'webhook signing secret' : 'API token', body.secret);
+    if (typeof body.csrfToken === 'string') registerSecret('CSRF token', body.csrfToken);
+  } catch {
+    // Not JSON after all: nothing minted.
+  }
 }

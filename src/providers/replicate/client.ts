@@ -306,7 +306,8 @@ export class ReplicateClient {
         throw error;
       }
 
-      if (response.ok) return this.#parseJson<T>(text, spec.method, path);
+      // Trainer logs and errors are free text from someone else's code: one that quotes our token must not carry it into our rows, answers and logs.
+      if (response.ok) return this.#parseJson<T>(this.redact(text), spec.method, path);
 
       const problem = parseProblem(text, response.status);
       let retryAfterMs: number | null = null;
@@ -324,8 +325,8 @@ export class ReplicateClient {
         method: spec.method,
         path,
         status: response.status,
-        title: problem.title === null ? null : this.#redact(problem.title),
-        detail: this.#redact(problem.detail),
+        title: problem.title === null ? null : this.redact(problem.title),
+        detail: this.redact(problem.detail),
         invalidFields: problem.invalidFields,
         retryAfterMs,
       });
@@ -347,8 +348,9 @@ export class ReplicateClient {
     throw new ReplicateProtocolError({ method, path, message: 'response is not a JSON object' });
   }
 
-  #redact(text: string): string {
-    return text.split(this.#token).join('[redacted]');
+  /** The text with every occurrence of the API token replaced by "[redacted]" (for provider text that reaches us another way, e.g. webhooks). */
+  redact(text: string): string {
+    return text.includes(this.#token) ? text.split(this.#token).join('[redacted]') : text;
   }
 }
 

@@ -135,7 +135,8 @@ export class ReplicateTrainingProvider implements TrainingProvider {
     if (!verdict.ok) return { ok: false, reason: verdict.reason.replaceAll('_', ' ') };
     let body: ReplicateTraining;
     try {
-      body = JSON.parse(Buffer.from(rawBody).toString('utf8')) as ReplicateTraining;
+      // Redacted after the signature check (which needs the exact bytes), like every answer of the client.
+      body = JSON.parse(this.#client.redact(Buffer.from(rawBody).toString('utf8'))) as ReplicateTraining;
     } catch {
       return { ok: false, reason: 'body is not JSON' };
     }

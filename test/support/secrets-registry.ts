@@ -1,0 +1,144 @@
+import { appendFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Every secret value the suite uses or mints (passwords, API tokens, session ids, webhook signing
+ * secrets, the Replicate token), so the end of the run can prove none of them reached a log.
+ *
+ * Test workers run in separate processes: entries are appended as JSON lines to the file named by
+ * THEWAY_TEST_SECRETS_FILE (set by global-setup.ts), which the global teardown reads. Outside a
+ * vitest run (no such variable) they are only kept in memory.
+ */
+
+export const SECRETS_FILE_ENV = 'THEWAY_TEST_SECRETS_FILE';
+export const LOG_DIR_ENV = 'THEWAY_TEST_LOG_DIR';
+
+export interface RegisteredSecret {
+  /** What it is ("api token", "session id", …), for the failure message. */
+  kind: string;
+  value: string;
+}
+
+/** Shorter values would match by accident (and no secret of ours is that short). */
+const MIN_LENGTH = 8;
+const seen = new Set<string>();
+const local: RegisteredSecret[] = [];
+
+export function registerSecret(kind: string, value: string | null | undefined): void {
+  // Placeholders such as "xxxxxxxx" (a deliberately wrong token) are not secrets and would match padding.
+  if (typeof value !== 'string' || value.length < MIN_LENGTH || new Set(value).size < 5 || seen.has(value)) return;
+  seen.add(value);
+  local.push({ kind, value });
+  const file = process.env[SECRETS_FILE_ENV];
+  // One short line per append: O_APPEND keeps lines from different workers whole.
+  if (file) appendFileSync(file, `${JSON.stringify({ kind, value })}\n`);
+}
+
+/** Every secret registered in this run (all workers), or in this process when there is no run file. */
+export function registeredSecrets(): RegisteredSecret[] {
+  const file = process.env[SECRETS_FILE_ENV];
+  if (!file) return [...local];
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [...local];
+  }
+  const byValue = new Map<string, RegisteredSecret>();
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      const entry = JSON.parse(line) as RegisteredSecret;
+      if (typeof entry.value === 'string' && entry.value.length >= MIN_LENGTH) byValue.set(entry.value, entry);
+    } catch {
+      // A torn line can only come from a crashed worker; its secret is simply not checked.
+    }
+  }
+  for (const entry of local) byValue.set(entry.value, entry);
+  return [...byValue.values()];
+}
+
+/** Credential shapes that must never appear in a log, whether or not the suite registered them. */
+export const SECRET_PATTERNS: Array<{ kind: string; pattern: RegExp }> = [
+  { kind: 'Replicate API token', pattern: /\br8_[A-Za-z0-9]{10,}/g },
+  { kind: 'bearer credential', pattern: /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/g },
+  { kind: 'API token of ours', pattern: /\btw_[A-Za-z0-9_-]{20,}/g },
+  { kind: 'webhook signing secret', pattern: /\bwhsec_[A-Za-z0-9+/=]{16,}/g },
+];
+
+export interface SecretFinding {
+  /** Where: a file (and line), or a label such as "GET /api/models response body". */
+  where: string;
+  kind: string;
+  /** The secret's first characters only: the report must not repeat it. */
+  preview: string;
+}
+
+const preview = (value: string) => `${value.slice(0, 6)}…(${value.length} chars)`;
+
+/**
+ * Registered secrets made of url-safe characters are found by looking up every such run of
+ * characters in a set (linear in the text, however many secrets); the others (passwords with
+ * spaces, base64 with "+/=") by substring search.
+ */
+export class SecretScanner {
+  readonly #wordLike = new Map<string, RegisteredSecret>();
+  readonly #other: RegisteredSecret[] = [];
+  readonly #patterns: typeof SECRET_PATTERNS;
+
+  constructor(secrets: RegisteredSecret[], patterns = SECRET_PATTERNS) {
+    for (const s of secrets) {
+      if (/^[A-Za-z0-9_-]+$/.test(s.value)) this.#wordLike.set(s.value, s);
+      else this.#other.push(s);
+    }
+    this.#patterns = patterns;
+  }
+
+  scan(text: string, where: string): SecretFinding[] {
+    const findings: SecretFinding[] = [];
+    const lines = text.includes('\n') ? text.split('\n') : [text];
+    lines.forEach((line, i) => {
+      const at = lines.length > 1 ? `${where}:${i + 1}` : where;
+      if (this.#wordLike.size > 0) {
+        for (const [run] of line.matchAll(/[A-Za-z0-9_-]{8,}/g)) {
+          const hit = this.#wordLike.get(run);
+          if (hit) findings.push({ where: at, kind: hit.kind, preview: preview(hit.value) });
+        }
+      }
+      for (const s of this.#other) if (line.includes(s.value)) findings.push({ where: at, kind: s.kind, preview: preview(s.value) });
+      for (const { kind, pattern } of this.#patterns) {
+        for (const [match] of line.matchAll(pattern)) findings.push({ where: at, kind, preview: preview(match) });
+      }
+    });
+    return findings;
+  }
+}
+
+/** Scans every file under `dir` (the run's log directory). */
+export function scanLogDirectory(dir: string, secrets: RegisteredSecret[] = registeredSecrets()): { files: number; bytes: number; findings: SecretFinding[] } {
+  const scanner = new SecretScanner(secrets);
+  const findings: SecretFinding[] = [];
+  let files = 0;
+  let bytes = 0;
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return { files, bytes, findings };
+  }
+  for (const name of names.sort()) {
+    const path = join(dir, name);
+    if (!statSync(path).isFile()) continue;
+    const text = readFileSync(path, 'utf8');
+    files++;
+    bytes += text.length;
+    findings.push(...scanner.scan(text, path));
+  }
+  return { files, bytes, findings };
+}
+
+export function describeFindings(findings: SecretFinding[], limit = 40): string {
+  const shown = findings.slice(0, limit).map((f) => `  ${f.where}: ${f.kind} ${f.preview}`);
+  if (findings.length > limit) shown.push(`  … and ${findings.length - limit} more`);
+  return shown.join('\n');
+}
