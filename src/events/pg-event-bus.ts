@@ -8,23 +8,36 @@ import type { EventBus, PlatformEvent } from './event-bus.ts';
  *
  * - Listeners in the publishing process are called at once, in `publish`; the NOTIFY echo that
  *   comes back carries this bus's instance id and is skipped, so each listener sees an event once.
- * - NOTIFYs go out on one pooled connection, in publish order, so other processes see a training's
- *   progress in the order it was made. LISTEN has its own dedicated connection.
- * - NOTIFY is fire-and-forget: nothing is stored, so whatever is sent while the LISTEN connection
- *   is down is lost. After reconnecting the bus calls its `onResync` listeners (SSE streams then
- *   send `event: resync` and pages re-read rows, which are the truth).
+ * - NOTIFYs leave in publish order over one pooled connection, batched when they queue up, so
+ *   other processes see a training's progress in the order it was made. LISTEN has its own
+ *   dedicated connection.
+ * - NOTIFY stores nothing, so events can be lost: sent while a LISTEN connection was down, or
+ *   never sent (the database failed the NOTIFY, the queue overflowed, the event was too large).
+ *   Every loss turns into a resync signal (`onResync`): after a reconnect, and when a sender's
+ *   sequence number skips. SSE streams then send `event: resync` and pages re-read their rows,
+ *   which are the truth.
  */
 
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; keep a margin. */
 export const MAX_NOTIFY_BYTES = 7_900;
 
-/** Publishes waiting for the NOTIFY connection beyond this are dropped (the database is stuck). */
-const MAX_PENDING_PUBLISHES = 1_000;
+/** Events waiting for the NOTIFY connection beyond this are dropped (the database is stuck). */
+export const MAX_QUEUED_EVENTS = 10_000;
+
+/** NOTIFYs sent in one statement when events queue up (one round trip instead of one each). */
+const NOTIFY_BATCH = 200;
 
 /** How long `close()` waits for queued NOTIFYs, so a stopping worker's last events still go out. */
 const CLOSE_FLUSH_MS = 3_000;
 
+/** Senders whose sequence this process remembers (a restarted process is a new sender). */
+const MAX_TRACKED_SENDERS = 1_000;
+
 const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+// One statement, many notifications, in array order (PostgreSQL delivers a transaction's
+// notifications in the order they were sent).
+const NOTIFY_SQL = 'select pg_notify($1, payload) from unnest($2::text[]) with ordinality as t(payload, n) order by n';
 
 /** pino's Logger fits; only what the bus needs. */
 export interface EventBusLogger {
@@ -45,6 +58,8 @@ export interface PgEventBusOptions {
 interface Envelope {
   /** The publishing bus, so a process skips its own echo. */
   from: string;
+  /** Per sender, +1 per published event: a skip tells receivers they missed one. */
+  seq: number;
   event: PlatformEvent;
 }
 
@@ -64,8 +79,11 @@ export class PgEventBus implements EventBus {
   readonly #resyncListeners = new Set<() => void>();
   /** One connection: NOTIFYs leave in publish order. Connects lazily and replaces a broken connection. */
   readonly #notifier: pg.Pool;
-  readonly #pending = new Set<Promise<void>>();
-  #overflowing = false;
+  readonly #queue: string[] = [];
+  #sending: Promise<void> | null = null;
+  #seq = 0;
+  #dropped = 0;
+  readonly #lastSeqBySender = new Map<string, number>();
   #listener: pg.Client | null = null;
   #state: State = 'new';
   #reconnectTimer: NodeJS.Timeout | null = null;
@@ -104,22 +122,17 @@ export class PgEventBus implements EventBus {
   publish(event: PlatformEvent): void {
     this.#deliver(event);
     if (this.#state === 'closed') return;
-    const payload = this.#encode(event);
+    // Numbered before anything can drop it, so a drop shows up as a skip at the receivers.
+    this.#seq += 1;
+    const payload = this.#encode(event, this.#seq);
     if (payload === null) return;
-    if (this.#pending.size >= MAX_PENDING_PUBLISHES) {
-      if (!this.#overflowing) this.#logger.warn({ pending: this.#pending.size }, 'live events: database not keeping up, dropping events for other processes');
-      this.#overflowing = true;
+    if (this.#queue.length >= MAX_QUEUED_EVENTS) {
+      if (this.#dropped === 0) this.#logger.warn({ queued: this.#queue.length }, 'live events: database not keeping up, dropping events for other processes');
+      this.#dropped += 1;
       return;
     }
-    this.#overflowing = false;
-    const sent: Promise<void> = this.#notifier
-      .query('select pg_notify($1, $2)', [this.channel, payload])
-      .then(
-        () => undefined,
-        (err: unknown) => this.#logger.warn({ err: describe(err), type: event.type }, 'live events: publish failed, event dropped for other processes'),
-      )
-      .finally(() => this.#pending.delete(sent));
-    this.#pending.add(sent);
+    this.#queue.push(payload);
+    this.#sending ??= this.#drain();
   }
 
   subscribe(listener: (event: PlatformEvent) => void): () => void {
@@ -141,12 +154,29 @@ export class PgEventBus implements EventBus {
     const listener = this.#listener;
     this.#listener = null;
     await listener?.end().catch(() => undefined);
-    if (this.#pending.size > 0) {
+    if (this.#sending) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled([...this.#pending]), new Promise((r) => { timer = setTimeout(r, CLOSE_FLUSH_MS); })]);
+      await Promise.race([this.#sending, new Promise((r) => { timer = setTimeout(r, CLOSE_FLUSH_MS); })]);
       clearTimeout(timer);
     }
     await this.#notifier.end().catch(() => undefined);
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, NOTIFY_BATCH);
+        try {
+          await this.#notifier.query(NOTIFY_SQL, [this.channel, batch]);
+        } catch (err) {
+          this.#logger.warn({ err: describe(err), events: batch.length }, 'live events: publish failed, events dropped for other processes');
+        }
+      }
+      if (this.#dropped > 0) this.#logger.warn({ dropped: this.#dropped }, 'live events: caught up after dropping events');
+      this.#dropped = 0;
+    } finally {
+      this.#sending = null;
+    }
   }
 
   async #listen(): Promise<void> {
@@ -202,6 +232,8 @@ export class PgEventBus implements EventBus {
           if (this.#state !== 'listening') return;
           this.#logger.info({ attempts: this.#attempt }, 'live events: LISTEN connection restored');
           this.#attempt = 0;
+          // Sequences seen before the gap say nothing about what came during it.
+          this.#lastSeqBySender.clear();
           this.#signalResync();
         },
         (err: unknown) => {
@@ -214,12 +246,12 @@ export class PgEventBus implements EventBus {
     this.#reconnectTimer.unref();
   }
 
-  #encode(event: PlatformEvent): string | null {
-    const full = JSON.stringify({ from: this.instanceId, event } satisfies Envelope);
+  #encode(event: PlatformEvent, seq: number): string | null {
+    const full = JSON.stringify({ from: this.instanceId, seq, event } satisfies Envelope);
     if (Buffer.byteLength(full, 'utf8') < MAX_NOTIFY_BYTES) return full;
     // The snapshot is a convenience; without it pages re-read the training row.
     const { progress: _dropped, ...lean } = event;
-    const smaller = JSON.stringify({ from: this.instanceId, event: lean } satisfies Envelope);
+    const smaller = JSON.stringify({ from: this.instanceId, seq, event: lean } satisfies Envelope);
     if (Buffer.byteLength(smaller, 'utf8') < MAX_NOTIFY_BYTES) return smaller;
     this.#logger.warn({ type: event.type, bytes: Buffer.byteLength(smaller, 'utf8') }, 'live events: event too large for NOTIFY, not sent to other processes');
     return null;
@@ -234,10 +266,19 @@ export class PgEventBus implements EventBus {
       return;
     }
     if (envelope.from === this.instanceId) return;
-    const event = envelope.event;
-    if (typeof envelope.from !== 'string' || !event || typeof event.type !== 'string' || typeof event.ownerId !== 'string') {
+    const { from, seq, event } = envelope;
+    if (typeof from !== 'string' || !Number.isSafeInteger(seq) || !event || typeof event.type !== 'string' || typeof event.ownerId !== 'string') {
       this.#logger.warn({}, 'live events: notification of an unknown shape ignored');
       return;
+    }
+    const last = this.#lastSeqBySender.get(from);
+    // Re-inserted so the map keeps the most recently heard senders.
+    this.#lastSeqBySender.delete(from);
+    this.#lastSeqBySender.set(from, seq!);
+    if (this.#lastSeqBySender.size > MAX_TRACKED_SENDERS) this.#lastSeqBySender.delete(this.#lastSeqBySender.keys().next().value!);
+    if (last !== undefined && seq! > last + 1) {
+      this.#logger.info({ missed: seq! - last - 1 }, 'live events: missed events from another process, resyncing');
+      this.#signalResync();
     }
     this.#deliver(event);
   }

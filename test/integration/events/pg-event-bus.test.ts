@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../../support/databases.ts';
 import { until } from '../../support/until.ts';
 import { insertUser } from '../../support/factories.ts';
-import { PgEventBus, MAX_NOTIFY_BYTES, type EventBusLogger } from '../../../src/events/pg-event-bus.ts';
+import { PgEventBus, MAX_NOTIFY_BYTES, MAX_QUEUED_EVENTS, type EventBusLogger } from '../../../src/events/pg-event-bus.ts';
 import type { PlatformEvent } from '../../../src/events/event-bus.ts';
 import { loadConfig } from '../../../src/config.ts';
 import { createAppContext, type AppContext } from '../../../src/app-context.ts';
@@ -115,9 +115,10 @@ describe('PgEventBus (LISTEN/NOTIFY across processes)', () => {
     const a = await bus();
     const b = await bus();
     const seenB = record(b);
-    for (let n = 0; n < 300; n++) a.publish(event('u', n, { progress: { stage: 'training', percent: n / 3, step: n, totalSteps: 300, trainerEtaSeconds: 300 - n, loss: 0.1 } }));
-    await until(() => seenB.seen.length, (n) => n === 300, 'all 300 events');
-    expect(seenB.seen.map((e) => e.progress?.step)).toEqual(Array.from({ length: 300 }, (_, n) => n));
+    for (let n = 0; n < 2000; n++) a.publish(event('u', n, { progress: { stage: 'training', percent: n / 20, step: n, totalSteps: 2000, trainerEtaSeconds: 2000 - n, loss: 0.1 } }));
+    await until(() => seenB.seen.length, (n) => n === 2000, 'all 2000 events');
+    expect(seenB.seen.map((e) => e.progress?.step)).toEqual(Array.from({ length: 2000 }, (_, n) => n));
+    expect(seenB.resyncs()).toBe(0);
   });
 
   it('reconnects a killed LISTEN connection and tells subscribers to resync', async () => {
@@ -182,6 +183,29 @@ describe('PgEventBus (LISTEN/NOTIFY across processes)', () => {
     expect(seenB.ids()).toEqual(['t1', 't3']);
     expect(seenA.ids()).toEqual(['t1', 't2', 't3']);
     expect(lines.some((l) => l.level === 'warn' && /too large/.test(l.msg))).toBe(true);
+    // B missed t2, and knows it: the sender's sequence skipped.
+    expect(seenB.resyncs()).toBe(1);
+    expect(seenA.resyncs()).toBe(0);
+  });
+
+  it('drops what overflows the send queue, and the other processes resync', async () => {
+    const { logger, lines } = memoryLogger();
+    const a = await bus({ logger });
+    const b = await bus();
+    const seenB = record(b);
+    const total = MAX_QUEUED_EVENTS + 500;
+    for (let n = 0; n < total; n++) a.publish(event('u', n));
+    expect(lines.some((l) => /not keeping up/.test(l.msg))).toBe(true);
+    await until(() => lines, (l) => l.some((line) => /caught up after dropping/.test(line.msg)), 'the queue to drain');
+    // Sent after everything queued: once B has it, B has all it will ever get.
+    a.publish(event('u', total));
+    await until(() => seenB.ids(), (ids) => ids.includes(`t${total}`), 'the event after the overflow');
+    const received = seenB.ids().slice(0, -1);
+    // Everything queued arrived, in order; the overflow never did.
+    expect(received.length).toBeGreaterThanOrEqual(MAX_QUEUED_EVENTS);
+    expect(received.length).toBeLessThan(total);
+    expect(received).toEqual(Array.from({ length: received.length }, (_, n) => `t${n}`));
+    expect(seenB.resyncs()).toBe(1);
   });
 
   it('never throws from publish: before start, after close, with the database unreachable, or with a failing listener', async () => {
@@ -220,7 +244,8 @@ describe('PgEventBus (LISTEN/NOTIFY across processes)', () => {
     const b = await bus();
     const seenA = record(a);
     await admin.query('select pg_notify($1, $2)', [a.channel, 'not json']);
-    await admin.query('select pg_notify($1, $2)', [a.channel, JSON.stringify({ from: 'x', event: { type: 'training.updated' } })]);
+    await admin.query('select pg_notify($1, $2)', [a.channel, JSON.stringify({ from: 'x', seq: 1, event: { type: 'training.updated' } })]);
+    await admin.query('select pg_notify($1, $2)', [a.channel, JSON.stringify({ from: 'x', event: event('u', 0) })]);
     b.publish(event('u', 1));
     await until(() => seenA.ids(), (ids) => ids.includes('t1'), 'the valid event');
     expect(seenA.seen).toHaveLength(1);
