@@ -11,6 +11,13 @@ const SPOOL_PREFIX = 'upload-';
 
 const fastifyCode = (error: unknown) => (error && typeof error === 'object' && 'code' in error ? String(error.code) : '');
 
+/**
+ * The parser could not even start: the Content-Type names no boundary, or one the parser cannot
+ * search for (empty, or longer than RFC 2046's 70 characters allow by far). The sender's fault.
+ */
+const isUnparsableForm = (error: unknown) =>
+  error instanceof Error && /^(Multipart: Boundary not found|The needle cannot (be an empty|have a length bigger))/.test(error.message);
+
 /** The body ended before its closing boundary: a dropped connection or a malformed form. */
 const isCutOff = (error: unknown) =>
   fastifyCode(error) === 'FST_MP_PREMATURE_CLOSE' || (error instanceof Error && /^Unexpected end of (form|multipart data)/.test(error.message));
@@ -42,6 +49,9 @@ export async function* spoolUploads(request: FastifyRequest, tmpDir: string, lim
         refused: { code: 'too_many_files', message: `Only ${limits.files} files are read per upload; the files after them were not received. Upload them in another batch.` },
       };
       return;
+    }
+    if (isUnparsableForm(error)) {
+      throw new AppError('validation_failed', 'The upload is not readable multipart/form-data: its Content-Type needs a boundary (of at most 70 characters) that separates the parts.');
     }
     if (isCutOff(error)) {
       throw new AppError(
