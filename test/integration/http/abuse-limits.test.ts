@@ -5,6 +5,8 @@ import { startTestApp, type TestApp } from '../../support/test-app.ts';
 import { FACTORY_PASSWORD, insertModel, insertTraining, insertUser } from '../../support/factories.ts';
 import { addDatasetImages, multipartBody } from '../../support/dataset-factories.ts';
 import { photoJpeg } from '../../support/images.ts';
+import { startReplicateEmulator } from '../../support/replicate-emulator/index.ts';
+import { trainOnEmulator } from '../../support/generation-factories.ts';
 
 /**
  * Abuse limits (issue #8): each one answers 429 (or 413 for sizes) with a message naming the
@@ -142,6 +144,29 @@ describe('the global API limit', () => {
       expect((await t.request({ method: 'GET', url: '/api/models', as: b })).statusCode).toBe(200);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('the hourly generation quota', () => {
+  it('says when to come back, in the message and in Retry-After', { timeout: 90_000 }, async () => {
+    const emu = await startReplicateEmulator({ speed: 4, bootMs: 30, predictionMs: 60 });
+    const t = await startTestApp('sqlite', { REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', TRAINING_POLL_SECONDS: '0.03', GENERATION_MAX_PER_HOUR: '1' }, { worker: true });
+    try {
+      const owner = await t.newUser();
+      const { modelId } = await trainOnEmulator(t, owner, { name: 'Quota dog', baseModel: 'flux-dev', firstSeed: 6100 });
+      const generate = () => t.request({ method: 'POST', url: `/api/models/${modelId}/generations`, as: owner, payload: { prompt: 'a photo' } });
+      expect((await generate()).statusCode).toBe(201);
+      const limited = await generate();
+      expect(limited.statusCode).toBe(429);
+      expect(limited.json().error.message).toMatch(/^You reached the limit of 1 generations per hour .* in (60|59) minutes\.$/);
+      const retryAfter = Number(limited.headers['retry-after']);
+      // The hour's first generation ages out in just under an hour.
+      expect(retryAfter).toBeGreaterThan(3000);
+      expect(retryAfter).toBeLessThanOrEqual(3600);
+    } finally {
+      await t.close();
+      await emu.close();
     }
   });
 });
