@@ -39,7 +39,7 @@ USER node
 EXPOSE 3000
 # The web roles answer /api/health (200 when the database answers too). The worker role has no
 # HTTP server: compose.yaml disables this check for it.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --start-interval=2s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/api/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "bin/theway.js"]
 CMD ["serve"]
