@@ -26,6 +26,7 @@ import { generationJobDefinitions } from './generations/generation-jobs.ts';
 import { ReplicateGenerationProvider } from './providers/replicate/replicate-generation-provider.ts';
 import { DatasetRepository } from './datasets/dataset-repository.ts';
 import { DatasetService } from './datasets/dataset-service.ts';
+import { OrphanBlobSweep } from './storage/orphan-sweep.ts';
 import { StorageQuota } from './quotas/storage-quota.ts';
 import { StorageUsageRepository } from './quotas/storage-usage-repository.ts';
 
@@ -124,6 +125,25 @@ export async function createAppContext(config: Config, options: AppContextOption
   jobs.register(...generationJobDefinitions(generations));
   models.addDeletionHook((modelId) => generations.deleteModelFiles(modelId));
   let workerStarted = false;
+  const orphans = new OrphanBlobSweep(db.kysely, storage);
+  let orphanTimer: NodeJS.Timeout | undefined;
+  /**
+   * Removes files a crash left without their row (see OrphanBlobSweep). On SQLite this process is
+   * the only one using the data and nothing is in flight yet (the worker starts before the server
+   * listens), so they go at once; on PostgreSQL another process may be between writing a file and
+   * inserting its row, so only what is still unowned after a grace period goes.
+   */
+  const sweepOrphans = async () => {
+    const found = await orphans.findOrphans();
+    if (found.length === 0) return;
+    const remove = async () => {
+      const deleted = await orphans.deleteUnowned(found);
+      if (deleted.length) logger.info({ count: deleted.length, keys: deleted.slice(0, 20) }, 'removed files no row owns (left by a crash)');
+    };
+    if (db.dialect === 'sqlite') return remove();
+    orphanTimer = setTimeout(() => void remove().catch((err: unknown) => logger.warn({ err }, 'could not remove orphan files')), ORPHAN_GRACE_MS);
+    orphanTimer.unref();
+  };
   return {
     config,
     version: VERSION,
@@ -144,17 +164,22 @@ export async function createAppContext(config: Config, options: AppContextOption
       await sql`select 1`.execute(db.kysely);
     },
     startWorker: async () => {
+      await sweepOrphans().catch((err: unknown) => logger.warn({ err }, 'could not sweep orphan files'));
       await jobs.start({ concurrency: config.jobs.concurrency });
       workerStarted = true;
       await trainings.resumeUnfinished();
       await generations.resumeUnfinished();
     },
     close: async () => {
+      clearTimeout(orphanTimer);
       if (workerStarted) await jobs.stop({ timeoutMs: 10_000 });
       await db.close();
     },
   };
 }
+
+/** How long a file without a row may be in the middle of an upload in another process. */
+const ORPHAN_GRACE_MS = 15 * 60_000;
 
 /** Headers whose values are credentials: never written to a log. */
 export const REDACTED_LOG_PATHS = [

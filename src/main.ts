@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createAppContext } from './app-context.ts';
 import { buildApp } from './http/app.ts';
+import { sweepStaleSpools } from './http/multipart-uploads.ts';
 import { openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { signUpInput } from './accounts/schemas.ts';
@@ -63,6 +64,8 @@ async function run(config: Config, role: 'serve' | 'web' | 'worker'): Promise<vo
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   if (role !== 'web') await ctx.startWorker();
+  // On SQLite this process is the only one using DATA_DIR: spool files there are a crashed run's.
+  if (role === 'serve' && ctx.db.dialect === 'sqlite') await sweepStaleSpools(config.datasets.tmpDir, 0);
   if (app) await app.listen({ host: config.host, port: config.port });
   ctx.logger.info({ role, database: ctx.db.dialect, dataDir: config.dataDir, training: ctx.replicate ? 'replicate' : 'not configured' }, 'The Way is running');
 }

@@ -864,19 +864,20 @@ export async function startReplicateEmulator(options: EmulatorOptions = {}): Pro
     }
     if (!route) return write(res, notFound(), record);
 
-    await holdIfPaused(route, 'before', record);
+    await holdIfPaused(route, 'before', record, url.pathname);
     const scripted = faults.takeForRequest(route, false);
     const drawn = scripted ? undefined : faults.drawRandom(route);
     const before = scripted ?? (drawn && !drawn.afterHandling ? drawn : undefined);
     if (before) return write(res, faultAnswer(before), record);
     const answer = await dispatch(route, url, req, raw);
-    await holdIfPaused(route, 'after', record);
+    await holdIfPaused(route, 'after', record, url.pathname);
     const after = faults.takeForRequest(route, true) ?? (drawn?.afterHandling ? drawn : undefined);
     write(res, after ? faultAnswer(after) : answer, record);
   }
 
-  async function holdIfPaused(route: Route, stage: 'before' | 'after', record: RecordedRequest | null): Promise<void> {
-    const seen = record ?? { method: 'GET', path: '', route, status: 0, body: null, at: new Date().toISOString() };
+  async function holdIfPaused(route: Route, stage: 'before' | 'after', record: RecordedRequest | null, path: string): Promise<void> {
+    // Downloads are not recorded; a pause on them still sees the path.
+    const seen = record ?? { method: 'GET', path, route, status: 0, body: null, at: new Date().toISOString() };
     const hook = pauses.find((p) => !p.taken && p.route === route && p.stage === stage && (p.match?.(seen) ?? true));
     if (!hook) return;
     hook.taken = true;
