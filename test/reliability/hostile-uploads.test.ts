@@ -24,6 +24,8 @@ import { photoJpeg } from '../support/images.ts';
  */
 
 const SEED = Number(process.env.HOSTILE_SEED ?? 20_261_125);
+/** HOSTILE_ROUNDS=<n> repeats the per-image mutation rounds for a longer fuzzing session (default 2). */
+const ROUNDS = Number(process.env.HOSTILE_ROUNDS ?? 2);
 /** HOSTILE_CATEGORIES=<regex> narrows a replay to some categories (e.g. "^zip-bomb"). */
 const ONLY = process.env.HOSTILE_CATEGORIES ? new RegExp(process.env.HOSTILE_CATEGORIES) : null;
 const MB = 2 ** 20;
@@ -61,7 +63,7 @@ describe('hostile uploads through the real upload endpoint (sqlite, server proce
   beforeAll(async () => {
     server = await startServer({ env: LIMITS });
     user = await signUpOverHttp(server.url);
-    corpus = await hostileCorpus({ seed: SEED, maxImageBytes: 2 * MB, maxUploadBytes: 6 * MB, maxZipEntries: MAX_ZIP_ENTRIES, maxZipInflatedBytes: MAX_ZIP_INFLATED, rounds: 2 });
+    corpus = await hostileCorpus({ seed: SEED, maxImageBytes: 2 * MB, maxUploadBytes: 6 * MB, maxZipEntries: MAX_ZIP_ENTRIES, maxZipInflatedBytes: MAX_ZIP_INFLATED, rounds: ROUNDS });
     if (ONLY) corpus = corpus.filter((i) => ONLY.test(i.category));
   }, 120_000);
   afterAll(async () => {
@@ -279,7 +281,7 @@ describe('hostile uploads through the real upload endpoint (sqlite, server proce
     ];
     const answers: string[] = [];
     for (const [label, headers, body] of cases) {
-      const res = await fetch(`${server.url}/api/models/${model.id}/images`, { method: 'POST', headers: { authorization: `Bearer ${user.token}`, ...headers }, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      const res = await fetch(`${server.url}/api/models/${model.id}/images`, { method: 'POST', headers: { authorization: `Bearer ${user.token}`, ...headers }, body: typeof body === 'string' ? body : new Uint8Array(body), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
       const text = await res.text();
       answers.push(`${label}: ${res.status}`);
       expect(res.status, `${label}: ${text.slice(0, 300)}`).toBeGreaterThanOrEqual(400);
