@@ -76,7 +76,7 @@ export async function createAppContext(config: Config, options: AppContextOption
   const logger = pino({ level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } });
   const jobs: JobQueue = new InProcessJobQueue(db.kysely, { leaseMs: config.jobs.leaseMs, ...options.jobs, logger: logger.child({ component: 'jobs' }) });
   const replicate = config.replicate.token
-    ? new ReplicateClient({ token: config.replicate.token, baseUrl: config.replicate.baseUrl, userAgent: `theway/${VERSION}` })
+    ? new ReplicateClient({ token: config.replicate.token, baseUrl: config.replicate.baseUrl, timeoutMs: config.replicate.timeoutMs, userAgent: `theway/${VERSION}`, logger: logger.child({ component: 'replicate' }) })
     : null;
   const datasets = new DatasetService({
     repo: new DatasetRepository(db.kysely),

@@ -66,6 +66,7 @@ export const envSchema = z.object({
     .regex(/^[a-z0-9][a-z0-9_.-]*\/[a-z0-9][a-z0-9_.-]*$/, 'must be "owner/model-name" (lower case), e.g. "your-username/theway-loras"')
     .optional(),
   REPLICATE_DESTINATION_HARDWARE: z.string().min(1).default('gpu-l40s'),
+  REPLICATE_TIMEOUT_SECONDS: z.coerce.number().min(1).max(600).default(30),
   REPLICATE_WEBHOOKS: bool.optional(),
   TRAINING_COST_TABLE: z.string().min(1).default(resolve(import.meta.dirname, '..', 'config', 'training-costs.json')),
   TRAINING_POLL_SECONDS: z.coerce.number().positive().max(3600).default(5),
@@ -123,6 +124,8 @@ export interface Config {
     baseUrl: string;
     destination: string | null;
     destinationHardware: string;
+    /** Per-attempt timeout of an API call (uploads and `Prefer: wait` creates get longer ones). */
+    timeoutMs: number;
     /** Where Replicate posts webhooks; null means polling only (no public URL). */
     webhookUrl: string | null;
   };
@@ -226,6 +229,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       baseUrl: e.REPLICATE_BASE_URL.replace(/\/+$/, ''),
       destination: e.REPLICATE_DESTINATION ?? null,
       destinationHardware: e.REPLICATE_DESTINATION_HARDWARE,
+      timeoutMs: Math.round(e.REPLICATE_TIMEOUT_SECONDS * 1000),
       webhookUrl: webhooks ? `${e.PUBLIC_URL!.replace(/\/+$/, '')}/api/webhooks/replicate` : null,
     },
     trainings: { costTableFile: resolve(e.TRAINING_COST_TABLE), pollIntervalMs: Math.round(e.TRAINING_POLL_SECONDS * 1000) },

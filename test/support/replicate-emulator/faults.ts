@@ -157,6 +157,9 @@ export class FaultBook {
     // A delivery server (CDN) is not rate limited like the API, and a hang there would only test
     // the download timeout: its failures are 5xx and dropped connections.
     if (route === 'download' && (kind === 'timeout' || kind === '429')) kind = kind === 'timeout' ? 'reset' : '503';
+    // A Files API upload waits minutes for 100 MiB (the client's upload timeout): a random hang
+    // there would only stall a test; scripted `timeout` faults still cover it.
+    if (route === 'uploadFile' && kind === 'timeout') kind = 'reset';
     // A 429 is a refusal before any work; the other kinds can also hit a create that already happened.
     const afterHandling = kind !== '429' && CREATE_ROUTES.has(route) && this.#afterHandlingShare > 0 && this.#random() < this.#afterHandlingShare;
     this.injected.push({ route, kind, afterHandling, random: true });
