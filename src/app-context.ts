@@ -10,11 +10,15 @@ import { ModelRepository } from './models/model-repository.ts';
 import { ModelService } from './models/model-service.ts';
 import type { BlobStorage } from './storage/storage.ts';
 import { LocalBlobStorage } from './storage/local-storage.ts';
+import { S3BlobStorage } from './storage/s3-storage.ts';
 import { InProcessEventBus, type EventBus } from './events/event-bus.ts';
+import { PgEventBus } from './events/pg-event-bus.ts';
+import { RateLimitRepository } from './rate-limits/rate-limit-repository.ts';
+import { sharedRateLimitStore, type RateLimitStoreClass } from './rate-limits/shared-rate-limit-store.ts';
 import type { JobQueue } from './jobs/jobs.ts';
 import { InProcessJobQueue } from './jobs/in-process-queue.ts';
 import { ReplicateClient, MAX_FILE_BYTES } from './providers/replicate/client.ts';
-import { ReplicateTrainingProvider } from './providers/replicate/replicate-training-provider.ts';
+import { DATASET_URL_TTL_SECONDS, ReplicateTrainingProvider } from './providers/replicate/replicate-training-provider.ts';
 import { TrainingRepository } from './trainings/training-repository.ts';
 import { TrainingService } from './trainings/training-service.ts';
 import { trainingJobDefinitions } from './trainings/training-jobs.ts';
@@ -50,6 +54,8 @@ export interface AppContext {
   generations: GenerationService;
   /** The per-user storage cap, checked before uploads are accepted. */
   storageQuota: StorageQuota;
+  /** Counters every web process shares (PostgreSQL); null: each process counts its own (embedded). */
+  rateLimitStore: RateLimitStoreClass | null;
   /** The Replicate client, or null when no token is configured (training and generation unavailable). */
   replicate: ReplicateClient | null;
   checkDatabase(): Promise<void>;
@@ -71,9 +77,12 @@ export async function createAppContext(config: Config, options: AppContextOption
   if (options.migrate ?? true) await migrateToLatest(db);
   const accounts = new AccountService(new AccountRepository(db.kysely), { sessionTtlDays: config.sessions.ttlDays });
   const models = new ModelService(new ModelRepository(db.kysely));
-  const storage: BlobStorage = new LocalBlobStorage(config.storage.localDir);
-  const events: EventBus = new InProcessEventBus();
   const logger = pino({ level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } });
+  const storage = await openStorage(config);
+  // On PostgreSQL other processes may be web or worker processes: events travel through LISTEN/NOTIFY.
+  const pgEvents = config.database.url ? new PgEventBus({ connectionString: config.database.url, logger: logger.child({ component: 'events' }) }) : null;
+  await pgEvents?.start();
+  const events: EventBus = pgEvents ?? new InProcessEventBus();
   const jobs: JobQueue = new InProcessJobQueue(db.kysely, { leaseMs: config.jobs.leaseMs, ...options.jobs, logger: logger.child({ component: 'jobs' }) });
   const replicate = config.replicate.token
     ? new ReplicateClient({ token: config.replicate.token, baseUrl: config.replicate.baseUrl, timeoutMs: config.replicate.timeoutMs, userAgent: `theway/${VERSION}`, logger: logger.child({ component: 'replicate' }) })
@@ -99,7 +108,12 @@ export async function createAppContext(config: Config, options: AppContextOption
     jobs,
     events,
     provider: replicate && config.replicate.destination
-      ? new ReplicateTrainingProvider(replicate, { destination: config.replicate.destination, destinationHardware: config.replicate.destinationHardware, maxUploadBytes: MAX_FILE_BYTES })
+      ? new ReplicateTrainingProvider(replicate, {
+          destination: config.replicate.destination,
+          destinationHardware: config.replicate.destinationHardware,
+          maxUploadBytes: MAX_FILE_BYTES,
+          presignDataset: (key) => storage.presignedGetUrl(key, DATASET_URL_TTL_SECONDS),
+        })
       : null,
     options: {
       costTable: loadCostTable(config.trainings.costTableFile),
@@ -125,6 +139,13 @@ export async function createAppContext(config: Config, options: AppContextOption
   jobs.register(...generationJobDefinitions(generations));
   models.addDeletionHook((modelId) => generations.deleteModelFiles(modelId));
   let workerStarted = false;
+  const rateLimits = db.dialect === 'postgres' ? new RateLimitRepository(db.kysely) : null;
+  let maintenanceTimer: NodeJS.Timeout | undefined;
+  /** Housekeeping one worker's worth of processes can run repeatedly without harm. */
+  const maintain = async () => {
+    await trainings.pruneWebhookDeliveries(24 * 3600_000);
+    await rateLimits?.deleteExpired(Date.now());
+  };
   const orphans = new OrphanBlobSweep(db.kysely, storage);
   let orphanTimer: NodeJS.Timeout | undefined;
   /**
@@ -158,6 +179,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     trainings,
     userWebhooks,
     generations,
+    rateLimitStore: rateLimits ? sharedRateLimitStore(rateLimits) : null,
     storageQuota: new StorageQuota({ usage: new StorageUsageRepository(db.kysely), limitBytes: config.quotas.storageBytesPerUser }),
     replicate,
     checkDatabase: async () => {
@@ -169,17 +191,32 @@ export async function createAppContext(config: Config, options: AppContextOption
       workerStarted = true;
       await trainings.resumeUnfinished();
       await generations.resumeUnfinished();
+      maintenanceTimer = setInterval(() => void maintain().catch((err: unknown) => logger.warn({ err }, 'housekeeping failed')), MAINTENANCE_INTERVAL_MS);
+      maintenanceTimer.unref();
     },
     close: async () => {
       clearTimeout(orphanTimer);
+      clearInterval(maintenanceTimer);
       if (workerStarted) await jobs.stop({ timeoutMs: 10_000 });
+      await pgEvents?.close();
+      if (storage instanceof S3BlobStorage) storage.close();
       await db.close();
     },
   };
 }
 
+const MAINTENANCE_INTERVAL_MS = 10 * 60_000;
+
 /** How long a file without a row may be in the middle of an upload in another process. */
 const ORPHAN_GRACE_MS = 15 * 60_000;
+
+/** Local directory by default; an S3-compatible bucket with S3_BUCKET, checked before anything starts. */
+async function openStorage(config: Config): Promise<BlobStorage> {
+  if (!config.storage.s3) return new LocalBlobStorage(config.storage.localDir);
+  const s3 = new S3BlobStorage(config.storage.s3);
+  await s3.checkBucket();
+  return s3;
+}
 
 /** Headers whose values are credentials: never written to a log. */
 export const REDACTED_LOG_PATHS = [

@@ -20,6 +20,14 @@ export interface Database {
   generation_images: GenerationImagesTable;
   prompt_recipes: PromptRecipesTable;
   generation_usage: GenerationUsageTable;
+  rate_limit_counters: RateLimitCountersTable;
+}
+
+export interface RateLimitCountersTable {
+  key: string;
+  hits: number;
+  /** Epoch milliseconds; PostgreSQL returns bigint as a string. */
+  reset_at_ms: number | string;
 }
 
 export interface CollectionRevisionsTable {

@@ -48,6 +48,8 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   // HSTS only makes sense when the platform is really served over HTTPS.
   installSecurityHeaders(app, { hsts: config.sessions.cookieSecure });
   installAuthentication(app, ctx.accounts);
+  // Several web processes on PostgreSQL share counters; one embedded process counts in memory.
+  const store = options.rateLimitStore ?? ctx.rateLimitStore;
   await app.register(rateLimit, {
     global: true,
     max: config.rateLimits.apiPerMinute,
@@ -55,7 +57,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     allowList: (req) => !req.url.startsWith('/api/') || req.url.startsWith('/api/health'),
     keyGenerator: (req) => (req.principal ? `user:${req.principal.user.id}` : `ip:${req.ip}`),
     errorResponseBuilder: (_req, c) => ({ statusCode: 429, message: `Too many requests: the limit is ${c.max} API requests per minute. Wait ${c.after} and try again.` }),
-    ...(options.rateLimitStore ? { store: options.rateLimitStore as never } : {}),
+    ...(store ? { store: store as never } : {}),
   });
   installRouteGuards(app, routeGuards(app, ctx));
   await app.register(swagger, {

@@ -492,6 +492,14 @@ export class TrainingService {
   }
 
   /** After a restart: make sure every unfinished training has its job. */
+  /**
+   * Forgets the ids of webhooks received more than `ageMs` ago. Replays older than the 5-minute
+   * signature window are refused by their timestamp anyway, so a day of ids is plenty.
+   */
+  async pruneWebhookDeliveries(ageMs: number): Promise<void> {
+    await this.#repo.pruneWebhookDeliveries(new Date(this.#now().getTime() - ageMs).toISOString());
+  }
+
   async resumeUnfinished(): Promise<number> {
     const rows = await this.#repo.listUnfinished();
     for (const r of rows) {
