@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { sql, type Kysely } from 'kysely';
+import { sql, SqliteAdapter, type Kysely } from 'kysely';
 import type { z } from 'zod';
 import type { Database } from '../db/schema.ts';
 import {
@@ -34,11 +34,32 @@ export interface InProcessQueueOptions {
   pollIntervalMs?: number;
   now?: () => Date;
   random?: () => number;
+  /** Succeeded and failed jobs are deleted this long after they finished. Default 7 days. */
+  retentionMs?: number;
+  /** How often the poll deletes expired finished jobs (a bounded batch each time). Default 10 minutes. */
+  cleanupIntervalMs?: number;
   logger?: { error(details: object, message: string): void; warn(details: object, message: string): void };
+}
+
+/** What the last failure of a job records when its worker vanished mid-run. */
+export const LOST_RUN_ERROR = 'The worker running this job stopped before it finished (its lease expired).';
+const CLEANUP_BATCH = 500;
+/** A PostgreSQL transaction commits a moment after the enqueue returns; look again then. */
+const AFTER_COMMIT_WAKE_MS = 50;
+
+interface Claimed {
+  id: string;
+  name: string;
+  payload: string;
+  attempts: number;
+  maxAttempts: number;
+  /** This claim's own lock token (locked_by): a stale run of an earlier claim can never match it. */
+  token: string;
 }
 
 interface Running {
   id: string;
+  token: string;
   controller: AbortController;
   done: Promise<void>;
 }
@@ -54,6 +75,10 @@ export class InProcessJobQueue implements JobQueue {
   readonly #db: Kysely<Database>;
   readonly #definitions = new Map<string, AnyJobDefinition>();
   readonly #workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  #claims = 0;
+  readonly #retentionMs: number;
+  readonly #cleanupIntervalMs: number;
+  #lastCleanup = 0;
   readonly #leaseMs: number;
   readonly #pollIntervalMs: number;
   readonly #now: () => Date;
@@ -74,6 +99,8 @@ export class InProcessJobQueue implements JobQueue {
     this.#now = options.now ?? (() => new Date());
     this.#random = options.random ?? Math.random;
     this.#logger = options.logger;
+    this.#retentionMs = options.retentionMs ?? 7 * 24 * 60 * 60_000;
+    this.#cleanupIntervalMs = options.cleanupIntervalMs ?? 10 * 60_000;
   }
 
   register(...definitions: AnyJobDefinition[]): void {
@@ -119,8 +146,16 @@ export class InProcessJobQueue implements JobQueue {
       .returning('id')
       .executeTakeFirst();
     if (!inserted) return null;
-    // Inside a transaction the row is invisible until commit; the poll picks it up then.
-    if (this.#started && !options.transaction) this.#wake();
+    if (this.#started) {
+      if (!options.transaction || this.#db.getExecutor().adapter instanceof SqliteAdapter) {
+        // SQLite has one connection: the claim queues behind the caller's transaction and runs after its commit.
+        this.#wake();
+      } else {
+        // PostgreSQL shows the row only after the caller commits, which Kysely gives no hook for;
+        // callers commit right after enqueueing, so look again shortly instead of at the next poll.
+        this.#scheduleWakeIn(AFTER_COMMIT_WAKE_MS);
+      }
+    }
     return id;
   }
 
@@ -154,7 +189,7 @@ export class InProcessJobQueue implements JobQueue {
     await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
     // Handlers that ignored the abort: give their jobs back so the next start runs them again.
-    for (const id of this.#running.keys()) await this.#release(id);
+    for (const r of this.#running.values()) await this.#release(r);
   }
 
   async getJob(id: string): Promise<JobInfo | null> {
@@ -182,6 +217,7 @@ export class InProcessJobQueue implements JobQueue {
     if (!this.#started) return;
     this.#pollTimer = setTimeout(() => {
       void this.#recoverExpiredLeases()
+        .then(() => this.#cleanUpFinished())
         .catch((error: unknown) => this.#logger?.error({ err: describeJobError(error) }, 'job lease recovery failed'))
         .finally(() => {
           this.#wake();
@@ -217,7 +253,7 @@ export class InProcessJobQueue implements JobQueue {
     }
   }
 
-  async #claimOne(): Promise<{ id: string; name: string; payload: string; attempts: number; maxAttempts: number } | null> {
+  async #claimOne(): Promise<Claimed | null> {
     const names = [...this.#definitions.keys()];
     if (names.length === 0) return null;
     for (let tries = 0; tries < 5; tries++) {
@@ -233,11 +269,12 @@ export class InProcessJobQueue implements JobQueue {
         .limit(1)
         .executeTakeFirst();
       if (!candidate) return null;
+      const token = `${this.#workerId}:${++this.#claims}`;
       const result = await this.#db
         .updateTable('jobs')
         .set({
           state: 'running',
-          locked_by: this.#workerId,
+          locked_by: token,
           locked_until: new Date(now.getTime() + this.#leaseMs).toISOString(),
           attempts: Number(candidate.attempts) + 1,
           updated_at: now.toISOString(),
@@ -246,18 +283,18 @@ export class InProcessJobQueue implements JobQueue {
         .where('state', '=', 'queued')
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 1) {
-        return { id: candidate.id, name: candidate.name, payload: candidate.payload, attempts: Number(candidate.attempts) + 1, maxAttempts: Number(candidate.max_attempts) };
+        return { id: candidate.id, name: candidate.name, payload: candidate.payload, attempts: Number(candidate.attempts) + 1, maxAttempts: Number(candidate.max_attempts), token };
       }
       // Another worker took it first: look again.
     }
     return null;
   }
 
-  #run(job: { id: string; name: string; payload: string; attempts: number; maxAttempts: number }): void {
+  #run(job: Claimed): void {
     const definition = this.#definitions.get(job.name)!;
     const controller = new AbortController();
     const heartbeat = setInterval(() => {
-      void this.#extendLease(job.id).then((held) => {
+      void this.#extendLease(job).then((held) => {
         if (!held) controller.abort(new Error('This worker lost the job lease.'));
       }, () => undefined);
     }, Math.max(50, Math.floor(this.#leaseMs / 3)));
@@ -273,10 +310,10 @@ export class InProcessJobQueue implements JobQueue {
         clearInterval(heartbeat);
       }
       try {
-        if (controller.signal.aborted) await this.#release(job.id);
+        if (controller.signal.aborted) await this.#release(job);
         else if ('error' in outcome) await this.#recordFailure(job, definition, outcome.error);
-        else if (outcome.result && typeof outcome.result === 'object' && 'rerunInMs' in outcome.result) await this.#requeue(job.id, outcome.result.rerunInMs);
-        else await this.#finish(job.id);
+        else if (outcome.result && typeof outcome.result === 'object' && 'rerunInMs' in outcome.result) await this.#requeue(job, outcome.result.rerunInMs);
+        else await this.#finish(job);
       } catch (error) {
         // The lease expires and another run picks the job up: at-least-once, never lost.
         this.#logger?.error({ err: describeJobError(error), job: job.name }, 'recording a job outcome failed');
@@ -285,56 +322,65 @@ export class InProcessJobQueue implements JobQueue {
       this.#running.delete(job.id);
       if (this.#started) this.#wake();
     });
-    this.#running.set(job.id, { id: job.id, controller, done });
+    this.#running.set(job.id, { id: job.id, token: job.token, controller, done });
   }
 
-  #mine(id: string) {
-    return this.#db.updateTable('jobs').where('id', '=', id).where('locked_by', '=', this.#workerId).where('state', '=', 'running');
+  /** The job, only while this very claim still holds it. */
+  #mine(claim: { id: string; token: string }) {
+    return this.#db.updateTable('jobs').where('id', '=', claim.id).where('locked_by', '=', claim.token).where('state', '=', 'running');
   }
 
-  async #extendLease(id: string): Promise<boolean> {
+  /** An outcome recorded under a claim that is gone changes nothing; say so. */
+  #settled(claim: Claimed, result: { numUpdatedRows: bigint }): boolean {
+    if (Number(result.numUpdatedRows) === 1) return true;
+    this.#logger?.warn({ job: claim.name, jobId: claim.id }, 'job outcome dropped: this run no longer holds the job');
+    return false;
+  }
+
+  async #extendLease(claim: Claimed): Promise<boolean> {
     const now = this.#now();
-    const r = await this.#mine(id).set({ locked_until: new Date(now.getTime() + this.#leaseMs).toISOString() }).executeTakeFirst();
+    const r = await this.#mine(claim).set({ locked_until: new Date(now.getTime() + this.#leaseMs).toISOString() }).executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 
-  async #finish(id: string): Promise<void> {
-    await this.#mine(id).set({ state: 'succeeded', locked_by: null, locked_until: null, updated_at: this.#now().toISOString() }).execute();
+  async #finish(claim: Claimed): Promise<void> {
+    this.#settled(claim, await this.#mine(claim).set({ state: 'succeeded', locked_by: null, locked_until: null, updated_at: this.#now().toISOString() }).executeTakeFirst());
   }
 
   /** A polling job asks to run again later: not a failure, and its attempts start over. */
-  async #requeue(id: string, delayMs: number): Promise<void> {
+  async #requeue(claim: Claimed, delayMs: number): Promise<void> {
     const now = this.#now();
-    await this.#mine(id)
+    const r = await this.#mine(claim)
       .set({ state: 'queued', attempts: 0, locked_by: null, locked_until: null, run_after: new Date(now.getTime() + Math.max(0, delayMs)).toISOString(), updated_at: now.toISOString() })
-      .execute();
-    this.#scheduleWakeIn(delayMs);
+      .executeTakeFirst();
+    if (this.#settled(claim, r)) this.#scheduleWakeIn(delayMs);
   }
 
   /** Stopped or lease lost: give the job back without counting the attempt. */
-  async #release(id: string): Promise<void> {
+  async #release(claim: { id: string; token: string }): Promise<void> {
     const now = this.#now();
     await this.#db
       .updateTable('jobs')
       .set((eb) => ({ state: 'queued', attempts: eb('attempts', '-', 1), locked_by: null, locked_until: null, run_after: now.toISOString(), updated_at: now.toISOString() }))
-      .where('id', '=', id)
-      .where('locked_by', '=', this.#workerId)
+      .where('id', '=', claim.id)
+      .where('locked_by', '=', claim.token)
       .where('state', '=', 'running')
       .execute();
   }
 
-  async #recordFailure(job: { id: string; name: string; attempts: number; maxAttempts: number }, definition: AnyJobDefinition, error: unknown): Promise<void> {
+  async #recordFailure(job: Claimed, definition: AnyJobDefinition, error: unknown): Promise<void> {
     const now = this.#now();
     const message = describeJobError(error);
     if (job.attempts >= job.maxAttempts) {
-      await this.#mine(job.id).set({ state: 'failed', last_error: message, locked_by: null, locked_until: null, updated_at: now.toISOString() }).execute();
+      if (!this.#settled(job, await this.#mine(job).set({ state: 'failed', last_error: message, locked_by: null, locked_until: null, updated_at: now.toISOString() }).executeTakeFirst())) return;
       this.#logger?.error({ job: job.name, jobId: job.id, attempts: job.attempts, err: message }, 'job failed for good');
       return;
     }
     const delay = retryDelayMs(definition.backoff, job.attempts, this.#random);
-    await this.#mine(job.id)
+    const r = await this.#mine(job)
       .set({ state: 'queued', last_error: message, locked_by: null, locked_until: null, run_after: new Date(now.getTime() + delay).toISOString(), updated_at: now.toISOString() })
-      .execute();
+      .executeTakeFirst();
+    if (!this.#settled(job, r)) return;
     this.#logger?.warn({ job: job.name, jobId: job.id, attempt: job.attempts, retryInMs: delay, err: message }, 'job failed; will retry');
     this.#scheduleWakeIn(delay);
   }
@@ -346,14 +392,36 @@ export class InProcessJobQueue implements JobQueue {
     t.unref();
   }
 
-  /** Jobs whose worker stopped renewing the lease (it crashed) go back to the queue. */
+  /**
+   * Jobs whose worker stopped renewing the lease (it crashed) go back to the queue. The lost run
+   * was counted when it was claimed, so a job that takes its process down every time fails after
+   * maxAttempts instead of coming back forever.
+   */
   async #recoverExpiredLeases(): Promise<void> {
     const now = this.#now().toISOString();
+    const expired = this.#db.updateTable('jobs').where('state', '=', 'running').where('locked_until', '<', now);
+    const failed = await expired
+      .where((eb) => eb('attempts', '>=', eb.ref('max_attempts')))
+      .set({ state: 'failed', last_error: LOST_RUN_ERROR, locked_by: null, locked_until: null, updated_at: now })
+      .returning(['id', 'name', 'attempts'])
+      .execute();
+    for (const job of failed) this.#logger?.error({ job: job.name, jobId: job.id, attempts: Number(job.attempts), err: LOST_RUN_ERROR }, 'job failed for good');
+    await expired
+      .where((eb) => eb('attempts', '<', eb.ref('max_attempts')))
+      .set({ state: 'queued', last_error: LOST_RUN_ERROR, locked_by: null, locked_until: null, run_after: now, updated_at: now })
+      .execute();
+  }
+
+  /** Deletes finished jobs past the retention, a bounded batch per poll and at most every cleanupIntervalMs. */
+  async #cleanUpFinished(): Promise<void> {
+    const now = this.#now().getTime();
+    if (now - this.#lastCleanup < this.#cleanupIntervalMs) return;
+    this.#lastCleanup = now;
+    const cutoff = new Date(now - this.#retentionMs).toISOString();
     await this.#db
-      .updateTable('jobs')
-      .set({ state: 'queued', locked_by: null, locked_until: null, run_after: now, updated_at: now })
-      .where('state', '=', 'running')
-      .where('locked_until', '<', now)
+      .deleteFrom('jobs')
+      .where('id', 'in', (eb) =>
+        eb.selectFrom('jobs').select('id').where('state', 'in', ['succeeded', 'failed']).where('updated_at', '<', cutoff).limit(CLEANUP_BATCH))
       .execute();
   }
 }

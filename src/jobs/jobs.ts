@@ -229,7 +229,9 @@ export function retryDelayMs(backoff: BackoffPolicy, attempt: number, random: ()
 
 const SECRET_PATTERNS: Array<[RegExp, string]> = [
   [/\bBearer\s+[^\s"',;]+/gi, 'Bearer [redacted]'],
-  [/\bToken\s+[^\s"',;]+/g, 'Token [redacted]'],
+  // "Token <credential>" (Replicate's scheme), but not prose such as "Token expired": the word
+  // after it must look like a key (a digit, "_" or "-" within 8+ characters, or 24+ letters).
+  [/\b(Token)\s+(?:(?=[^\s"',;]*[0-9_-])[^\s"',;]{8,}|[A-Za-z]{24,})(?![^\s"',;])/gi, '$1 [redacted]'],
   [/\br8_[A-Za-z0-9]{8,}/g, '[redacted]'],
   [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]+):[^\s@/]+@/gi, '$1:[redacted]@'],
   [/\b((?:api[_-]?)?(?:key|token|secret|password|passwd|signature|sig)=)[^\s&"']+/gi, '$1[redacted]'],

@@ -8,11 +8,16 @@ import { defineJob, jobSpec, MissingJobHandlersError, type JobQueue, type JobRes
  * Behaviour every JobQueue adapter must have (in-process now, pg-boss later). `make` returns
  * queues sharing one store, so a second queue can stand in for a restarted process.
  */
+export interface QueueLogger {
+  error(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}
+
 export interface QueueFixture {
   /** The application database the queue shares (jobs are enqueued inside its transactions). */
   db: Kysely<Database>;
-  /** A new queue (think: a process) on the shared store. */
-  newQueue(): JobQueue;
+  /** A new queue (think: a process) on the shared store, logging through `logger` when given. */
+  newQueue(logger?: QueueLogger): JobQueue;
   /** Makes every running job's lease look expired, as if its worker had died. */
   expireLeases(): Promise<void>;
   close(): Promise<void>;
@@ -30,8 +35,8 @@ export function describeJobQueueContract(name: string, makeFixture: () => Promis
   describe(`JobQueue contract: ${name}`, () => {
     let fixture: QueueFixture;
     const queues: JobQueue[] = [];
-    const queue = () => {
-      const q = fixture.newQueue();
+    const queue = (logger?: QueueLogger) => {
+      const q = fixture.newQueue(logger);
       queues.push(q);
       return q;
     };
@@ -148,6 +153,55 @@ export function describeJobQueueContract(name: string, makeFixture: () => Promis
       await until(async () => (await survivor.getJob(id!))?.state === 'succeeded', 'second worker finished it');
       expect(started).toEqual(['first', 'second']);
       release();
+    });
+
+    it('counts a run lost with its worker as an attempt, and fails a job that keeps losing its worker', async () => {
+      await setup();
+      let runs = 0;
+      const q = queue();
+      q.register(defineJob({ name: 'test.crashy', payload: z.object({}), maxAttempts: 2, backoff: { initialDelayMs: 5, maxDelayMs: 5 }, handler: async (_p, ctx) => {
+        runs++;
+        // Hangs like a worker that died mid-job, until this run learns it lost the job.
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+      } }));
+      await q.start({ concurrency: 2 });
+      const id = await q.enqueue('test.crashy', {});
+      await until(() => runs === 1, 'first run');
+      await fixture.expireLeases();
+      await until(() => runs === 2, 'second run after the first was lost');
+      expect((await q.getJob(id!))?.attempts).toBe(2);
+      await fixture.expireLeases();
+      await until(async () => (await q.getJob(id!))?.state === 'failed', 'failed after maxAttempts lost runs');
+      const job = await q.getJob(id!);
+      expect(job?.attempts).toBe(2);
+      expect(job?.lastError).toBeTruthy();
+      expect(runs).toBe(2);
+    });
+
+    it('a stale run cannot settle a job that was claimed again (each claim has its own token)', async () => {
+      await setup();
+      const logs: string[] = [];
+      const logger = { error: (_d: object, m: string) => logs.push(m), warn: (_d: object, m: string) => logs.push(m) };
+      const gates: Array<() => void> = [];
+      let runs = 0;
+      const q = queue(logger);
+      q.register(defineJob({ name: 'test.stale', payload: z.object({}), backoff: { initialDelayMs: 60_000, maxDelayMs: 60_000 }, handler: async () => {
+        const run = ++runs;
+        await new Promise<void>((resolve) => gates.push(resolve));
+        if (run === 1) throw new Error('stale run failed');
+      } }));
+      await q.start({ concurrency: 2 });
+      const id = await q.enqueue('test.stale', {});
+      await until(() => runs === 1, 'first claim');
+      await fixture.expireLeases();
+      await until(() => runs === 2, 'the same job claimed again');
+      gates[0]!();
+      await until(() => logs.some((m) => /dropped|will retry|for good/.test(m)), 'the stale run settled');
+      expect(logs.filter((m) => /will retry|for good/.test(m))).toEqual([]);
+      expect((await q.getJob(id!))?.state).toBe('running');
+      gates[1]!();
+      await until(async () => (await q.getJob(id!))?.state === 'succeeded', 'the current run finished it');
+      expect((await q.getJob(id!))?.lastError ?? '').not.toContain('stale run');
     });
 
     it('stop() waits for running handlers, and releases those that outlive the timeout', async () => {
