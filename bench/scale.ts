@@ -16,7 +16,7 @@ import { AccountRepository } from '../src/accounts/account-repository.ts';
 import { AccountService } from '../src/accounts/account-service.ts';
 import { createTestDb } from '../test/support/databases.ts';
 import { ensureServices } from '../test/support/services.ts';
-import { listenToEvents } from '../test/support/http-client.ts';
+import { openSse } from '../test/support/sse-client.ts';
 import { startReplicateEmulator } from '../test/support/replicate-emulator/index.ts';
 import { cpuSecondsOf, machine, ROOT, seedTrackedTrainings, startProcess, today } from './support.ts';
 
@@ -59,11 +59,11 @@ async function run(workers: number) {
     };
     const base = `http://127.0.0.1:${port}`;
     procs.push(await startProcess(['bin/theway.js', 'web'], env, `${base}/api/health`));
-    const streams = await Promise.all(Array.from({ length: SUBSCRIBERS }, () => listenToEvents(`${base}/api/events`, token)));
+    const streams = await Promise.all(Array.from({ length: SUBSCRIBERS }, () => openSse(`${base}/api/events`, { authorization: `Bearer ${token}` })));
     for (let i = 0; i < workers; i++) procs.push(await startWorker(env));
 
     const polls = () => emu.requests.filter((r) => r.route === 'getTraining' && r.status === 200).length;
-    const frames = () => streams.reduce((sum, s) => sum + s.frames.filter((f) => f.data !== undefined).length, 0);
+    const frames = () => streams.reduce((sum, s) => sum + s.dataFrames().length, 0);
     await new Promise((r) => setTimeout(r, WARMUP_SECONDS * 1000));
     const workerPids = procs.slice(1).map((p) => p.pid!);
     const [polls0, frames0, t0] = [polls(), frames(), Date.now()];

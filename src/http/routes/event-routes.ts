@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -98,6 +99,8 @@ export const eventRoutes = (events: EventBus): FastifyPluginAsyncZod => async (a
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
+        // A hijacked reply skips Fastify's onSend hooks: carry over the security headers set so far.
+        ...(reply.getHeaders() as OutgoingHttpHeaders),
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
         connection: 'keep-alive',

@@ -12,7 +12,7 @@ import type { PlatformEvent } from '../../../src/events/event-bus.ts';
 import { loadConfig } from '../../../src/config.ts';
 import { createAppContext, type AppContext } from '../../../src/app-context.ts';
 import { buildApp } from '../../../src/http/app.ts';
-import { openSse, type SseFrame } from './sse-client.ts';
+import { openSse, type SseFrame } from '../../support/sse-client.ts';
 
 const event = (ownerId: string, n: number, extra: Partial<PlatformEvent> = {}): PlatformEvent => ({
   type: 'training.updated',

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../support/test-app.ts';
 import type { PlatformEvent } from '../../../src/events/event-bus.ts';
-import { openSse, type SseFrame } from './sse-client.ts';
+import { openSse, type SseFrame } from '../../support/sse-client.ts';
 
 const event = (ownerId: string, n: number): PlatformEvent => ({ type: 'training.updated', ownerId, modelId: 'm', trainingId: `t${n}`, status: 'processing', at: new Date().toISOString() });
 
@@ -19,6 +19,16 @@ describe('live events (SSE)', () => {
   it('requires auth', async () => {
     const res = await fetch(`${base}/api/events`);
     expect(res.status).toBe(401);
+  });
+
+  it('sends the security headers on the stream too (the reply is hijacked)', async () => {
+    const me = await t.newUser();
+    const stream = await openSse(`${base}/api/events`, { authorization: `Bearer ${me.token}` });
+    stream.close();
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(stream.headers.get('content-security-policy')).toBeTruthy();
+    expect(stream.headers.get('cache-control')).toBe('no-cache, no-transform');
   });
 
   it("delivers the user's own events only, with ids for reconnection", async () => {

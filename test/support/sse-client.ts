@@ -1,4 +1,4 @@
-import { until } from '../../support/until.ts';
+import { until } from './until.ts';
 
 export interface SseFrame {
   id?: string;
@@ -10,6 +10,7 @@ export interface SseFrame {
 export interface SseStream {
   status: number;
   contentType: string | null;
+  headers: Headers;
   /** Every frame received so far, in order (the `retry` preamble included). */
   frames: SseFrame[];
   /** Data frames (events and resyncs). */
@@ -31,6 +32,7 @@ export async function openSse(url: string, headers: Record<string, string>): Pro
   const stream: SseStream = {
     status: res.status,
     contentType: res.headers.get('content-type'),
+    headers: res.headers,
     frames,
     dataFrames: () => frames.filter((f) => f.data !== undefined),
     waitFor: (ok, what) => until(() => frames, ok, what),
