@@ -16,6 +16,8 @@ let summary = 'tests: 0 passed, 1 failed, 0 skipped';
 try {
   const r = JSON.parse(readFileSync(out, 'utf8'));
   summary = `tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`;
+  // Unhandled errors and the global teardown's secret scan fail the run without failing a test.
+  if (vitest.status !== 0 && r.numFailedTests === 0) summary += '\nThe run failed outside the tests (unhandled errors or the teardown checks): see the messages above.';
 } catch {
   console.error('No test results were written: the test runner failed before running tests.');
 }
