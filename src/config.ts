@@ -27,6 +27,7 @@ export const envSchema = z.object({
     .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3-63 lower-case letters, digits, "." and "-")')
     .optional(),
   S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  S3_PUBLIC_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
@@ -139,6 +140,8 @@ export interface S3Config {
   bucket: string;
   region: string;
   endpoint: string | undefined;
+  /** Where Replicate reaches the bucket for presigned downloads, when `endpoint` is private. */
+  publicEndpoint: string | undefined;
   forcePathStyle: boolean;
   /** Unset: the AWS SDK's default credential chain (instance role, AWS_* variables, profile). */
   accessKeyId: string | undefined;
@@ -178,7 +181,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
     throw new ConfigError(['S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together: set both, or neither to use the AWS default credential chain.']);
   }
-  const s3Only = (['S3_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_PREFIX'] as const).filter((name) => e[name] !== undefined);
+  const s3Only = (['S3_ENDPOINT', 'S3_PUBLIC_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_PREFIX'] as const).filter((name) => e[name] !== undefined);
   if (!e.S3_BUCKET && s3Only.length > 0) {
     throw new ConfigError([`${s3Only.join(', ')} set without S3_BUCKET: set S3_BUCKET to store files in a bucket, or remove them to keep files in DATA_DIR/blobs.`]);
   }
@@ -197,6 +200,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
             bucket: e.S3_BUCKET,
             region: e.S3_REGION,
             endpoint: e.S3_ENDPOINT?.replace(/\/+$/, ''),
+            publicEndpoint: e.S3_PUBLIC_ENDPOINT?.replace(/\/+$/, ''),
             forcePathStyle: e.S3_FORCE_PATH_STYLE,
             accessKeyId: e.S3_ACCESS_KEY_ID,
             secretAccessKey: e.S3_SECRET_ACCESS_KEY,

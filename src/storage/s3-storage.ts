@@ -35,6 +35,12 @@ export interface S3BlobStorageOptions {
   secretAccessKey?: string | undefined;
   /** Prepended to every key, so several installations (or tests) can share one bucket. */
   keyPrefix?: string | undefined;
+  /**
+   * The address outsiders (Replicate downloading a training zip) reach the store at, when the
+   * platform talks to it at a private one (e.g. `http://s3:9000` inside a compose network).
+   * Presigned URLs are signed for this host; unset: the same as `endpoint`.
+   */
+  publicEndpoint?: string | undefined;
   /** Multipart part size for streamed bodies (at least 5 MiB, S3's minimum). */
   partSizeBytes?: number | undefined;
 }
@@ -62,6 +68,8 @@ export class S3BlobStorage implements BlobStorage {
   readonly bucket: string;
   readonly keyPrefix: string;
   readonly #client: S3Client;
+  /** Signs presigned URLs; a second client only when the public endpoint differs (SigV4 signs the host). */
+  readonly #presigner: S3Client;
   readonly #endpoint: string | undefined;
   readonly #partSize: number;
 
@@ -90,6 +98,7 @@ export class S3BlobStorage implements BlobStorage {
       config.credentials = { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey };
     }
     this.#client = new S3Client(config);
+    this.#presigner = options.publicEndpoint && options.publicEndpoint !== options.endpoint ? new S3Client({ ...config, endpoint: options.publicEndpoint }) : this.#client;
     this.#client.middlewareStack.add(
       (next, context) => async (args) => {
         const request = args.request as { body?: unknown; headers?: Record<string, string> };
@@ -224,12 +233,13 @@ export class S3BlobStorage implements BlobStorage {
   async presignedGetUrl(key: string, ttlSeconds: number): Promise<string | null> {
     assertValidKey(key);
     const expiresIn = Math.min(MAX_PRESIGN_SECONDS, Math.max(1, Math.floor(ttlSeconds)));
-    return getSignedUrl(this.#client, new GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }), { expiresIn });
+    return getSignedUrl(this.#presigner, new GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }), { expiresIn });
   }
 
   /** Closes the SDK's sockets (tests and shutdown). */
   close(): void {
     this.#client.destroy();
+    if (this.#presigner !== this.#client) this.#presigner.destroy();
   }
 
   async *#listFullKeys(fullPrefix: string): AsyncGenerator<string> {

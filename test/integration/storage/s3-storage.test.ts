@@ -72,6 +72,22 @@ describe('S3BlobStorage specifics', () => {
     expect((await fetch(otherKey)).status).toBe(403);
   });
 
+  it('signs presigned URLs for the public endpoint when the platform reaches the store at a private one', async () => {
+    // "localhost" stands for the public name, 127.0.0.1 for the private one: same server, different Host.
+    const publicEndpoint = server.endpoint.replace('127.0.0.1', 'localhost');
+    const storage = make({ keyPrefix: 'public/', publicEndpoint });
+    await storage.put('trainings/t2/dataset.zip', Buffer.from('zip bytes'));
+    const url = new URL((await storage.presignedGetUrl('trainings/t2/dataset.zip', 600))!);
+    expect(url.origin).toBe(new URL(publicEndpoint).origin);
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('zip bytes');
+    // Signed for the public host: the same query sent to the private address does not verify.
+    const privateUrl = new URL(url);
+    privateUrl.host = new URL(server.endpoint).host;
+    expect((await fetch(privateUrl)).status).toBe(403);
+  });
+
   it('signs presigned URLs for the asked lifetime, capped at the seven days SigV4 allows', async () => {
     const storage = make({ keyPrefix: 'expiry/' });
     const lifetime = async (ttl: number) => new URL((await storage.presignedGetUrl('k', ttl))!).searchParams.get('X-Amz-Expires');

@@ -37,7 +37,7 @@ describe('configuration', () => {
   it('selects S3 storage from S3_BUCKET, with credentials as a pair', () => {
     expect(loadConfig({}).storage.s3).toBeNull();
     const s3 = loadConfig({ S3_BUCKET: 'theway-files', S3_ENDPOINT: 'http://127.0.0.1:9000/', S3_FORCE_PATH_STYLE: 'true', S3_PREFIX: 'prod', S3_ACCESS_KEY_ID: 'AKIA1', S3_SECRET_ACCESS_KEY: 'very-secret-key' }).storage.s3;
-    expect(s3).toEqual({ bucket: 'theway-files', region: 'us-east-1', endpoint: 'http://127.0.0.1:9000', forcePathStyle: true, accessKeyId: 'AKIA1', secretAccessKey: 'very-secret-key', keyPrefix: 'prod/' });
+    expect(s3).toEqual({ bucket: 'theway-files', region: 'us-east-1', endpoint: 'http://127.0.0.1:9000', publicEndpoint: undefined, forcePathStyle: true, accessKeyId: 'AKIA1', secretAccessKey: 'very-secret-key', keyPrefix: 'prod/' });
     expect(() => loadConfig({ S3_BUCKET: 'theway-files', S3_ACCESS_KEY_ID: 'AKIA1' })).toThrow(/S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together/);
     expect(() => loadConfig({ S3_ENDPOINT: 'http://127.0.0.1:9000' })).toThrow(/S3_ENDPOINT set without S3_BUCKET/);
     expect(() => loadConfig({ S3_BUCKET: 'Bad_Bucket' })).toThrow(/S3_BUCKET="Bad_Bucket": must be an S3 bucket name/);
