@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../../src/config.ts';
+import { readFileSync } from 'node:fs';
+import { ConfigError, envSchema, loadConfig } from '../../../src/config.ts';
 
 describe('configuration', () => {
   it('starts on embedded defaults with nothing set', () => {
@@ -70,5 +71,11 @@ describe('configuration', () => {
       }
     }
     expect(() => loadConfig({ REPLICATE_API_TOKEN: 'r8_your_token_here_please', REPLICATE_DESTINATION: 'a/b' })).toThrow(/placeholder/);
+  });
+
+  it('documents every variable in the README', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const undocumented = Object.keys(envSchema.shape).filter((name) => !readme.includes(`\`${name}\``));
+    expect(undocumented).toEqual([]);
   });
 });
