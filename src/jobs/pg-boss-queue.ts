@@ -221,13 +221,16 @@ export class PgBossJobQueue implements JobQueue {
 
   async getJob(id: string): Promise<JobInfo | null> {
     if (!UUID.test(id) || this.#definitions.size === 0) return null;
-    await this.#ready();
     const { rows } = await this.#pool.query<JobRow>(
       `select id, name, data, state, singleton_key, retry_count, retry_limit, started_on is not null as started, output,
               start_after, created_on, coalesce(completed_on, heartbeat_on, started_on, created_on) as updated_on
          from ${this.#schema}.job where name = any($1::text[]) and id = $2`,
       [[...this.#definitions.keys()], id],
-    );
+    ).catch((error: unknown) => {
+      // Nothing was ever enqueued on this database: pg-boss has not created its schema yet.
+      if (isMissingRelation(error)) return { rows: [] as JobRow[] };
+      throw error;
+    });
     const row = rows[0];
     if (!row) return null;
     const key = row.singleton_key;
@@ -321,6 +324,7 @@ export class PgBossJobQueue implements JobQueue {
   }
 
   async #pump(): Promise<void> {
+    if (!this.#started) return;
     const boss = await this.#ready();
     while (this.#started && this.#running.size < this.#concurrency) {
       const due = await this.#dueNames();
@@ -405,7 +409,13 @@ export class PgBossJobQueue implements JobQueue {
 
   /** Runs `settle` in a transaction that first locks this exact claim; does nothing if the claim is gone. */
   async #settle(claim: Claim, settle: (db: PgBossDb, boss: PgBoss) => Promise<void>): Promise<boolean> {
-    const boss = await this.#ready();
+    // After stop() every claim still running was released, so there is nothing left to settle (and
+    // pg-boss must not be started again by a handler that outlived the stop).
+    const boss = await this.#boss;
+    if (!boss) {
+      this.#dropped(claim);
+      return false;
+    }
     const client = await this.#pool.connect();
     try {
       await client.query('begin');
@@ -525,6 +535,11 @@ const STATES: Record<string, JobState> = {
 };
 
 /** Our failures store `{ message }`; pg-boss's own (heartbeat lost, timed out) store `{ value: { message } }`. */
+function isMissingRelation(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === '42P01' || code === '3F000';
+}
+
 function errorMessage(output: unknown): string | null {
   if (!output || typeof output !== 'object') return null;
   const o = output as { message?: unknown; value?: { message?: unknown } };
