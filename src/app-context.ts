@@ -155,6 +155,10 @@ export async function createAppContext(config: Config, options: AppContextOption
    * inserting its row, so only what is still unowned after a grace period goes.
    */
   const sweepOrphans = async () => {
+    if (storage instanceof LocalBlobStorage) {
+      const removed = await storage.sweepLeftovers(db.dialect === 'sqlite' ? 0 : ORPHAN_GRACE_MS);
+      if (removed) logger.info({ count: removed }, 'removed temp files a crash left in storage');
+    }
     const found = await orphans.findOrphans();
     if (found.length === 0) return;
     const remove = async () => {

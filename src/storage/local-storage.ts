@@ -108,6 +108,45 @@ export class LocalBlobStorage implements BlobStorage {
     yield* this.walk(baseKey, prefix);
   }
 
+  /**
+   * Removes what a crash in the middle of `put` leaves: temp files (`.tmp-*`, blob or sidecar) and
+   * content-type sidecars whose blob never arrived, when older than `maxAgeMs` (a younger one may
+   * belong to a write still in progress in another process). Returns how many files went.
+   */
+  async sweepLeftovers(maxAgeMs: number, now = Date.now()): Promise<number> {
+    const metaRoot = join(this.root, '.meta');
+    let removed = 0;
+    const visit = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (error) {
+        if (isMissing(error)) return;
+        throw error;
+      }
+      for (const entry of entries) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) {
+          await visit(path);
+          continue;
+        }
+        const isTemp = entry.name.startsWith('.tmp-');
+        const inMeta = path.startsWith(metaRoot + sep);
+        // A sidecar `.meta/<key>.json` is left over when `<root>/<key>` is not a file.
+        const strayMeta = inMeta && !isTemp && entry.name.endsWith('.json') && !(await stat(join(this.root, path.slice(metaRoot.length + 1, -'.json'.length))).then((s) => s.isFile(), () => false));
+        if (!isTemp && !strayMeta) continue;
+        if (maxAgeMs > 0) {
+          const info = await stat(path).catch(() => null);
+          if (!info || now - info.mtimeMs < maxAgeMs) continue;
+        }
+        await unlinkIfPresent(path);
+        removed++;
+      }
+    };
+    await visit(this.root);
+    return removed;
+  }
+
   async presignedGetUrl(key: string, _ttlSeconds: number): Promise<string | null> {
     assertValidKey(key);
     return null;

@@ -30,7 +30,7 @@ const BATCHES = [4, 3, 3];
 const OUTPUTS_PER_GENERATION = 2;
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
 const UPLOAD_VARIANTS = ['mid-stream', 'after-ack'] as const;
-const SUBMISSION_VARIANTS = ['zip-upload-answered', 'create-in-flight', 'create-answered', 'just-queued'] as const;
+const SUBMISSION_VARIANTS = ['zip-upload-answered', 'create-in-flight', 'create-answered', 'zip-being-written'] as const;
 const TRACKING_VARIANTS = ['mid-training', 'copying-weights'] as const;
 const GENERATION_VARIANTS = ['create-in-flight', 'create-answered', 'copying-outputs'] as const;
 
@@ -152,7 +152,11 @@ describe('crash safety: SIGKILL `theway serve` at random points and restart it',
       const { training } = await call<{ training: { id: string } }>(api(), 'POST', `/api/models/${modelId}/trainings`, { baseModel: 'flux-dev', preset: 'beginner', resolution: 512 }, 201);
       trainingIds.push(training.id);
       if (held) await within(held.reached, 60_000, `the ${submission} moment`);
-      else await sleep(random() * 300); // somewhere in building the zip
+      else {
+        // While the training zip is being written (its temp file exists), or just after.
+        const folder = join(dataDir, 'blobs', 'trainings', training.id);
+        await until(() => (existsSync(folder) ? readdirSync(folder) : []), (names) => names.length > 0, 'the training zip being written', 60_000);
+      }
       await crash({ phase: 'submission', variant: submission, model: m }, held);
 
       // Tracking: mid-training (progress seen), or after success while the weights are copied.

@@ -1,3 +1,5 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DIALECTS } from '../support/databases.ts';
 import { startTestApp, type TestApp } from '../support/test-app.ts';
@@ -5,12 +7,14 @@ import { insertModel, insertTraining } from '../support/factories.ts';
 import { addDatasetImages } from '../support/dataset-factories.ts';
 import { newId } from '../../src/shared/ids.ts';
 import { OrphanBlobSweep } from '../../src/storage/orphan-sweep.ts';
+import type { LocalBlobStorage } from '../../src/storage/local-storage.ts';
 import type { GenerationStatus } from '../../src/db/schema.ts';
 
 /**
  * Files are written before their rows, so a crash between the two leaves files no row owns
  * (found by the crash-safety test's "no orphan files" check). The sweep finds them by key layout
- * and deletes only those still unowned; the worker runs it at startup.
+ * and deletes only those still unowned; the worker runs it at startup, together with the temp
+ * files and sidecars a `put` cut short by a crash leaves in local storage.
  */
 describe.each(DIALECTS)('orphan file sweep (%s)', (dialect) => {
   let t: TestApp;
@@ -84,8 +88,17 @@ describe.each(DIALECTS)('orphan file sweep (%s)', (dialect) => {
   it('runs when the worker starts: at once on SQLite (the only process), after a grace period on PostgreSQL', async () => {
     t = await startTestApp(dialect);
     const { owned, orphans } = await scene();
+    // A put cut short: its temp file, and a content-type sidecar written before the blob's rename.
+    const root = (t.ctx.storage as LocalBlobStorage).root;
+    const leftovers = [join(root, 'trainings', 'x', '.tmp-0123456789abcdef'), join(root, '.meta', 'trainings', 'x', 'dataset.zip.json'), join(root, '.meta', 'trainings', 'x', '.tmp-fedcba9876543210')];
+    for (const path of leftovers) {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, 'partial');
+    }
     await t.ctx.startWorker();
     for (const key of owned) expect(await exists(key), key).toBe(true);
+    expect(existsSync(join(root, '.meta', `${owned[0]}.json`)), 'a sidecar with its blob').toBe(true);
     for (const key of orphans) expect(await exists(key), key).toBe(dialect === 'postgres');
+    for (const path of leftovers) expect(existsSync(path), path).toBe(dialect === 'postgres');
   });
 });
