@@ -108,11 +108,15 @@ export class PgBossJobQueue implements JobQueue {
   #pumpAgain = false;
   #rotation = 0;
   #closed = false;
+  readonly #channel: string;
+  #listener: pg.Client | undefined;
+  #connectingListener = false;
 
   constructor(options: PgBossQueueOptions) {
     this.#options = options;
     this.#schema = options.schema ?? 'pgboss';
     if (!SCHEMA_NAME.test(this.#schema)) throw new Error(`Invalid pg-boss schema name ${JSON.stringify(this.#schema)}.`);
+    this.#channel = `theway_jobs_${this.#schema}`;
     this.#heartbeatSeconds = Math.max(10, Math.ceil((options.leaseMs ?? 30_000) / 1000));
     this.#pollIntervalMs = options.pollIntervalMs ?? 1_000;
     this.#random = options.random ?? Math.random;
@@ -161,9 +165,10 @@ export class PgBossJobQueue implements JobQueue {
       ...(options.transaction ? { db: fromKysely(options.transaction) } : {}),
     });
     if (inserted === null) return null;
-    // Inside a transaction the job is invisible until the caller commits, which Kysely gives no hook
-    // for; callers commit right after enqueueing, so look again shortly rather than at the next poll.
-    if (this.#started) {
+    if (delaySeconds === 0) await this.#notify(name, options);
+    if (this.#started && !this.#listener) {
+      // Without the listener: inside a transaction the job is invisible until the caller commits,
+      // which Kysely gives no hook for; callers commit right after enqueueing, so look again shortly.
       if (options.transaction) this.#scheduleWakeIn(AFTER_COMMIT_WAKE_MS);
       else this.#wake();
     }
@@ -187,6 +192,7 @@ export class PgBossJobQueue implements JobQueue {
     for (const name of this.#definitions.keys()) await this.#ready(name);
     this.#concurrency = Math.max(1, options.concurrency ?? 1);
     this.#started = true;
+    await this.#listen();
     this.#schedulePoll();
     this.#wake();
   }
@@ -195,6 +201,9 @@ export class PgBossJobQueue implements JobQueue {
     const wasStarted = this.#started;
     this.#started = false;
     clearTimeout(this.#pollTimer);
+    const listener = this.#listener;
+    this.#listener = undefined;
+    await listener?.end().catch(() => undefined);
     if (wasStarted) {
       for (const r of this.#running.values()) r.controller.abort(new Error('The job queue is stopping.'));
       const all = Promise.allSettled([...this.#running.values()].map((r) => r.done));
@@ -296,10 +305,57 @@ export class PgBossJobQueue implements JobQueue {
     }
   }
 
+  /**
+   * NOTIFY is transactional: sent in the caller's transaction it arrives when that commits, so
+   * every worker (in any process) claims the job at once instead of at its next poll.
+   */
+  async #notify(name: string, options: EnqueueOptions): Promise<void> {
+    const sqlText = 'select pg_notify($1, $2)';
+    if (options.transaction) {
+      await fromKysely(options.transaction).executeSql(sqlText, [this.#channel, name]);
+      return;
+    }
+    // Outside a transaction the job is stored already; a lost wake-up only costs one poll.
+    await this.#pool.query(sqlText, [this.#channel, name]).catch((error: unknown) => this.#logger?.warn({ err: describeJobError(error) }, 'job wake-up notification failed'));
+  }
+
+  /** A dedicated LISTEN connection; while it is down the poll is the floor and retries it every tick. */
+  async #listen(): Promise<void> {
+    if (this.#listener || this.#connectingListener || !this.#started) return;
+    this.#connectingListener = true;
+    const client = new pg.Client({ connectionString: this.#options.connectionString, application_name: 'theway-jobs-listen' });
+    const lost = (error?: Error) => {
+      if (this.#listener !== client) return;
+      this.#listener = undefined;
+      if (error) this.#logger?.warn({ err: describeJobError(error) }, 'job wake-up listener lost; polling until it is back');
+      void client.end().catch(() => undefined);
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
+    client.on('notification', () => this.#wake());
+    try {
+      await client.connect();
+      await client.query(`listen "${this.#channel}"`);
+      if (!this.#started) {
+        await client.end();
+        return;
+      }
+      this.#listener = client;
+      // Anything enqueued while it was down.
+      this.#wake();
+    } catch (error) {
+      this.#logger?.warn({ err: describeJobError(error) }, 'job wake-up listener could not start; polling');
+      await client.end().catch(() => undefined);
+    } finally {
+      this.#connectingListener = false;
+    }
+  }
+
   #schedulePoll(): void {
     clearTimeout(this.#pollTimer);
     if (!this.#started) return;
     this.#pollTimer = setTimeout(() => {
+      if (!this.#listener) void this.#listen();
       this.#wake();
       this.#schedulePoll();
     }, this.#pollIntervalMs);

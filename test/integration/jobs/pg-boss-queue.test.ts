@@ -127,6 +127,20 @@ describe('PgBossJobQueue specifics', () => {
     expect(done?.attempts).toBe(2);
   }, 120_000);
 
+  it('wakes a worker in another process as soon as a job is enqueued or its transaction commits, not at its next poll', async () => {
+    db = await createTestDb('postgres');
+    const job = defineJob({ name: 'test.wake', payload: z.object({ n: z.number() }), handler: async () => undefined });
+    const worker = queue({ pollIntervalMs: 10 * 60_000 });
+    const web = queue({ pollIntervalMs: 10 * 60_000 });
+    worker.register(job);
+    web.register(job);
+    await worker.start();
+    const plain = await web.enqueue('test.wake', { n: 1 });
+    await until(() => worker.getJob(plain!), (j) => j?.state === 'succeeded', 'the plain enqueue ran before the 10-minute poll', 30_000);
+    const inTx = await db.kysely.transaction().execute((trx) => web.enqueue('test.wake', { n: 2 }, { transaction: trx }));
+    await until(() => worker.getJob(inTx!), (j) => j?.state === 'succeeded', 'the committed enqueue ran before the 10-minute poll', 30_000);
+  });
+
   it('an enqueue in a rolled-back transaction leaves no job; a committed one runs', async () => {
     db = await createTestDb('postgres');
     const seen: string[] = [];
