@@ -51,6 +51,7 @@ describe('provider faults: one Replicate call in five fails', () => {
         webhookDropRate: 0.1,
         afterHandlingShare: 0.3,
         includeDownloads: true,
+        retryAfterSeconds: 1,
       },
     });
     const port = await freePort();

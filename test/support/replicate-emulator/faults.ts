@@ -56,6 +56,8 @@ export interface RandomFaultOptions {
   afterHandlingShare?: number;
   /** Draw random failures for delivery downloads (weights, outputs) too. Default false. */
   includeDownloads?: boolean;
+  /** The Retry-After of random 429s, in seconds. Default 0. */
+  retryAfterSeconds?: number;
 }
 
 /** One fault that fired, for reports: what, where, and whether it was scripted or drawn. */
@@ -76,6 +78,7 @@ export class FaultBook {
   #webhookDropRate: number;
   #afterHandlingShare: number;
   #includeDownloads = false;
+  #retryAfterSeconds = 0;
   /** Every fault that fired, in order. */
   readonly injected: InjectedFault[] = [];
 
@@ -95,6 +98,7 @@ export class FaultBook {
     this.#webhookDropRate = options.webhookDropRate ?? 0;
     this.#afterHandlingShare = options.afterHandlingShare ?? 0;
     this.#includeDownloads = options.includeDownloads ?? false;
+    this.#retryAfterSeconds = options.retryAfterSeconds ?? 0;
   }
 
   /** Counts of fired faults by kind (scripted and random together). */
@@ -163,7 +167,7 @@ export class FaultBook {
     // A 429 is a refusal before any work; the other kinds can also hit a create that already happened.
     const afterHandling = kind !== '429' && CREATE_ROUTES.has(route) && this.#afterHandlingShare > 0 && this.#random() < this.#afterHandlingShare;
     this.injected.push({ route, kind, afterHandling, random: true });
-    return { route, kind, ...(kind === '429' && { retryAfter: 1 }), ...(afterHandling && { afterHandling }) };
+    return { route, kind, ...(kind === '429' && { retryAfter: this.#retryAfterSeconds }), ...(afterHandling && { afterHandling }) };
   }
 
   #take(match: (f: ArmedFault) => boolean): Fault | undefined {
