@@ -17,6 +17,7 @@ import { RateLimitRepository } from './rate-limits/rate-limit-repository.ts';
 import { sharedRateLimitStore, type RateLimitStoreClass } from './rate-limits/shared-rate-limit-store.ts';
 import type { JobQueue } from './jobs/jobs.ts';
 import { InProcessJobQueue } from './jobs/in-process-queue.ts';
+import { PgBossJobQueue } from './jobs/pg-boss-queue.ts';
 import { ReplicateClient, MAX_FILE_BYTES } from './providers/replicate/client.ts';
 import { DATASET_URL_TTL_SECONDS, ReplicateTrainingProvider } from './providers/replicate/replicate-training-provider.ts';
 import { TrainingRepository } from './trainings/training-repository.ts';
@@ -83,7 +84,15 @@ export async function createAppContext(config: Config, options: AppContextOption
   const pgEvents = config.database.url ? new PgEventBus({ connectionString: config.database.url, logger: logger.child({ component: 'events' }) }) : null;
   await pgEvents?.start();
   const events: EventBus = pgEvents ?? new InProcessEventBus();
-  const jobs: JobQueue = new InProcessJobQueue(db.kysely, { leaseMs: config.jobs.leaseMs, ...options.jobs, logger: logger.child({ component: 'jobs' }) });
+  const jobs: JobQueue = config.database.url
+    ? new PgBossJobQueue({
+        connectionString: config.database.url,
+        leaseMs: options.jobs?.leaseMs ?? config.jobs.leaseMs,
+        // Enqueues wake workers through NOTIFY; polling only picks up delayed reruns and retries.
+        ...(options.jobs?.pollIntervalMs ? { pollIntervalMs: Math.max(200, options.jobs.pollIntervalMs) } : {}),
+        logger: logger.child({ component: 'jobs' }),
+      })
+    : new InProcessJobQueue(db.kysely, { leaseMs: config.jobs.leaseMs, ...options.jobs, logger: logger.child({ component: 'jobs' }) });
   const replicate = config.replicate.token
     ? new ReplicateClient({ token: config.replicate.token, baseUrl: config.replicate.baseUrl, timeoutMs: config.replicate.timeoutMs, userAgent: `theway/${VERSION}`, logger: logger.child({ component: 'replicate' }) })
     : null;
@@ -138,7 +147,6 @@ export async function createAppContext(config: Config, options: AppContextOption
   });
   jobs.register(...generationJobDefinitions(generations));
   models.addDeletionHook((modelId) => generations.deleteModelFiles(modelId));
-  let workerStarted = false;
   const rateLimits = db.dialect === 'postgres' ? new RateLimitRepository(db.kysely) : null;
   let maintenanceTimer: NodeJS.Timeout | undefined;
   /** Housekeeping one worker's worth of processes can run repeatedly without harm. */
@@ -192,7 +200,6 @@ export async function createAppContext(config: Config, options: AppContextOption
     startWorker: async () => {
       await sweepOrphans().catch((err: unknown) => logger.warn({ err }, 'could not sweep orphan files'));
       await jobs.start({ concurrency: config.jobs.concurrency });
-      workerStarted = true;
       await trainings.resumeUnfinished();
       await generations.resumeUnfinished();
       maintenanceTimer = setInterval(() => void maintain().catch((err: unknown) => logger.warn({ err }, 'housekeeping failed')), MAINTENANCE_INTERVAL_MS);
@@ -201,7 +208,9 @@ export async function createAppContext(config: Config, options: AppContextOption
     close: async () => {
       clearTimeout(orphanTimer);
       clearInterval(maintenanceTimer);
-      if (workerStarted) await jobs.stop({ timeoutMs: 10_000 });
+      // Stopped even when this process never ran jobs: an enqueue starts pg-boss's timers.
+      await jobs.stop({ timeoutMs: 10_000 });
+      if (jobs instanceof PgBossJobQueue) await jobs.close();
       await pgEvents?.close();
       if (storage instanceof S3BlobStorage) storage.close();
       await db.close();
