@@ -38,7 +38,15 @@ export function trainingJobDefinitions(trainings: TrainingService): AnyJobDefini
       ...finalizeTrainingJob,
       maxAttempts: 20,
       backoff: { initialDelayMs: 5_000, maxDelayMs: 5 * 60_000 },
-      handler: async ({ trainingId }) => trainings.runFinalize(trainingId),
+      handler: async ({ trainingId }, ctx) => {
+        try {
+          await trainings.runFinalize(trainingId);
+        } catch (error) {
+          // The last attempt must not leave the model "training" forever.
+          if (ctx.attempt >= ctx.maxAttempts && !ctx.signal.aborted) return trainings.giveUpFinalize(trainingId, error);
+          throw error;
+        }
+      },
     }),
   ];
 }

@@ -476,19 +476,38 @@ export class TrainingService {
   async runFinalize(trainingId: string): Promise<void> {
     const row = await this.#repo.findById(trainingId);
     if (!row || row.status !== 'succeeded' || row.weights_key) return;
-    if (!row.weights_url) {
-      await this.#repo.patch(trainingId, { failure_message: 'Replicate reported success but no weights file.', updated_at: this.#now().toISOString() });
-      await this.#afterTerminal(row.model_id, row.id);
-      return;
-    }
+    if (!row.weights_url) return this.#endWithoutWeights(row, 'Replicate reported success but no weights file.');
     const key = `trainings/${row.id}/lora.safetensors`;
-    const archive = await this.#requireProvider().downloadWeights(row.weights_url);
+    let archive: Readable;
+    try {
+      archive = await this.#requireProvider().downloadWeights(row.weights_url);
+    } catch (error) {
+      // Gone (404/410: the link expired, e.g. while this server was down): retrying cannot bring it back.
+      if (isProviderError(error) && !error.retryable) {
+        return this.#endWithoutWeights(row, `The trained weights could no longer be copied from Replicate (${error.message}); its download links expire. Train the model again.`);
+      }
+      throw error;
+    }
     const stored = await extractLora(archive, (entry) => this.#storage.put(key, entry, { contentType: 'application/octet-stream' }));
     if (!stored) throw new Error('The trained weights archive has no lora.safetensors.');
     const at = this.#now().toISOString();
     await this.#repo.patch(trainingId, { weights_key: key, weights_bytes: stored.size, stage: 'finished', updated_at: at });
     await this.#afterTerminal(row.model_id, trainingId);
     this.#publish(await this.#mustFind(trainingId));
+  }
+
+  /** The copy job ran out of attempts: end the training's copy with the reason instead of leaving the model "training". */
+  async giveUpFinalize(trainingId: string, error: unknown): Promise<void> {
+    const row = await this.#repo.findById(trainingId);
+    if (!row || row.status !== 'succeeded' || row.weights_key) return;
+    await this.#endWithoutWeights(row, `The trained weights could not be copied from Replicate: ${error instanceof Error ? error.message : String(error)}. Train the model again.`);
+  }
+
+  /** A succeeded training whose weights will never be copied: say why, and let the model leave "training". */
+  async #endWithoutWeights(row: TrainingRow, message: string): Promise<void> {
+    await this.#repo.patch(row.id, { failure_message: message.slice(0, 2000), stage: 'finished', updated_at: this.#now().toISOString() });
+    await this.#afterTerminal(row.model_id, row.id);
+    this.#publish(await this.#mustFind(row.id));
   }
 
   /** After a restart: make sure every unfinished training has its job. */
