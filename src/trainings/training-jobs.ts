@@ -17,15 +17,30 @@ export function trainingJobDefinitions(trainings: TrainingService): AnyJobDefini
       // Transient provider trouble (429s, timeouts, 5xx) is retried for a long while; refusals fail the training at once.
       maxAttempts: 20,
       backoff: { initialDelayMs: 2_000, maxDelayMs: 5 * 60_000 },
-      handler: async ({ trainingId }) => trainings.runSubmit(trainingId),
+      handler: async ({ trainingId }, ctx) => {
+        try {
+          await trainings.runSubmit(trainingId);
+        } catch (error) {
+          // The last attempt must not leave the training queued forever (or abandon one Replicate may run).
+          if (ctx.attempt < ctx.maxAttempts || ctx.signal.aborted) throw error;
+          const again = await trainings.giveUpSubmit(trainingId, error);
+          return again === null ? undefined : { rerunInMs: again };
+        }
+      },
     }),
     defineJob({
       ...trackTrainingJob,
       maxAttempts: 50,
       backoff: { initialDelayMs: 2_000, maxDelayMs: 2 * 60_000 },
-      handler: async ({ trainingId }) => {
-        const again = await trainings.runTrack(trainingId);
-        return again === null ? undefined : { rerunInMs: again };
+      handler: async ({ trainingId }, ctx) => {
+        try {
+          const again = await trainings.runTrack(trainingId);
+          return again === null ? undefined : { rerunInMs: again };
+        } catch (error) {
+          // Replicate finishes (and bills) the training whether we listen or not: keep listening.
+          if (ctx.attempt < ctx.maxAttempts || ctx.signal.aborted) throw error;
+          return { rerunInMs: trainings.slowestPollMs() };
+        }
       },
     }),
     defineJob({

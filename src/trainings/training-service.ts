@@ -496,6 +496,26 @@ export class TrainingService {
     this.#publish(await this.#mustFind(trainingId));
   }
 
+  /**
+   * The submit job ran out of attempts (e.g. Replicate unreachable for a long while). Before the create
+   * call nothing can have been charged, so the training fails with the reason. Once `submitting`, a
+   * training may exist on Replicate and is never abandoned: returns when to reconcile again.
+   */
+  async giveUpSubmit(trainingId: string, error: unknown): Promise<number | null> {
+    const row = await this.#repo.findById(trainingId);
+    if (!row || isTerminal(row.status)) return null;
+    if (row.status !== 'queued') return this.#options.pollIntervalMs.max;
+    const last = error instanceof Error ? error.message : String(error);
+    const failure = classifyFailure(null);
+    await this.#failLocally(row, { ...failure, message: 'The training could not be sent to Replicate after retrying for a long while, so nothing was charged. Start it again.' }, last);
+    return null;
+  }
+
+  /** A paid training is never abandoned: when its tracking job runs out of attempts it polls on at the slowest pace. */
+  slowestPollMs(): number {
+    return this.#options.pollIntervalMs.max;
+  }
+
   /** The copy job ran out of attempts: end the training's copy with the reason instead of leaving the model "training". */
   async giveUpFinalize(trainingId: string, error: unknown): Promise<void> {
     const row = await this.#repo.findById(trainingId);
