@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import { DIALECTS } from '../support/databases.ts';
 import { startTestApp, type TestApp } from '../support/test-app.ts';
+import { listJobs } from '../support/jobs.ts';
 import { freePort } from '../support/server-process.ts';
 import { startReplicateEmulator, type ReplicateEmulator } from '../support/replicate-emulator/index.ts';
 import { addDatasetImages } from '../support/dataset-factories.ts';
@@ -153,8 +154,8 @@ describe.each(DIALECTS)('no secret leaks in a full journey (%s)', (dialect) => {
     await call('failing training logs', { method: 'GET', url: `/api/trainings/${failing.id}/logs`, as }, 200);
 
     const jobId = await t.ctx.jobs.enqueue({ name: 'test.quotes-the-token', payload: z.object({ trainingId: z.string() }) }, { trainingId: failing.id });
-    const failedJob = await until(() => t.ctx.db.kysely.selectFrom('jobs').selectAll().where('id', '=', jobId!).executeTakeFirst(), (j) => j?.state === 'failed', 'the job failed', 30_000);
-    expect(failedJob!.last_error).toMatch(/^Replicate refused the call \(Authorization: Bearer \[redacted\].* token \[redacted\] is invalid$/);
+    const failedJob = await until(() => t.ctx.jobs.getJob(jobId!), (j) => j?.state === 'failed', 'the job failed', 30_000);
+    expect(failedJob!.lastError).toMatch(/^Replicate refused the call \(Authorization: Bearer \[redacted\].* token \[redacted\] is invalid$/);
 
     // Wait for the user webhook deliveries (test event + two training ends), then sign out.
     await until(() => received.length, (n) => n >= 3, 'webhook deliveries', 30_000);
@@ -197,7 +198,7 @@ describe.each(DIALECTS)('no secret leaks in a full journey (%s)', (dialect) => {
     // 3. Rows: job payloads and errors, trainings, generations.
     const db = t.ctx.db.kysely;
     for (const [table, rows] of [
-      ['jobs', await db.selectFrom('jobs').selectAll().execute()],
+      ['jobs', await listJobs(t.ctx)],
       ['trainings', await db.selectFrom('trainings').selectAll().execute()],
       ['generations', await db.selectFrom('generations').selectAll().execute()],
     ] as const) {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { startReplicateEmulator, type ReplicateEmulator } from '../support/replicate-emulator/index.ts';
 import { DIALECTS } from '../support/databases.ts';
 import { startTestApp, type TestApp } from '../support/test-app.ts';
+import { listJobs } from '../support/jobs.ts';
 import { insertModel, insertTraining } from '../support/factories.ts';
 import { signWebhook } from '../../src/providers/replicate/webhook-signature.ts';
 
@@ -219,7 +220,7 @@ describe.each(DIALECTS)('Replicate webhook security (%s)', (dialect) => {
       training: await db.selectFrom('trainings').selectAll().where('id', '=', trainingId).executeTakeFirstOrThrow(),
       loss: await db.selectFrom('training_loss').selectAll().where('training_id', '=', trainingId).orderBy('step').execute(),
       deliveries: await db.selectFrom('webhook_deliveries').selectAll().orderBy('id').execute(),
-      jobs: await db.selectFrom('jobs').selectAll().orderBy('id').execute(),
+      jobs: await listJobs(t.ctx),
       model: await db.selectFrom('models').selectAll().where('id', '=', modelId).executeTakeFirstOrThrow(),
     };
   };

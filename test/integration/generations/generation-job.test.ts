@@ -5,6 +5,7 @@ import { startTestApp, type TestApp } from '../../support/test-app.ts';
 import { insertReadyModel, renderPng, StubGenerationProvider } from '../../support/generation-factories.ts';
 import { GenerationService, type GenerationLimits } from '../../../src/generations/generation-service.ts';
 import { GenerationRepository } from '../../../src/generations/generation-repository.ts';
+import { listJobs } from '../../support/jobs.ts';
 import { generationJobDefinitions } from '../../../src/generations/generation-jobs.ts';
 import type { User } from '../../../src/accounts/types.ts';
 import type { AppError } from '../../../src/shared/errors.ts';
@@ -55,7 +56,7 @@ describe.each(DIALECTS)('the generation job and its rules (%s)', (dialect) => {
     return keys.sort();
   };
   const remoteIdOf = async (id: string) => (await t.ctx.db.kysely.selectFrom('generations').select('remote_id').where('id', '=', id).executeTakeFirstOrThrow()).remote_id!;
-  const queuedJobs = (name: string) => t.ctx.db.kysely.selectFrom('jobs').select(['payload', 'state']).where('name', '=', name).execute();
+  const queuedJobs = async (name: string) => (await listJobs(t.ctx, name)).map((j) => ({ state: j.state, payload: JSON.stringify(j.payload) }));
 
   it('copies every output into storage by what its bytes are, records the seed, and is done when run again', async () => {
     const { stub, service, user, modelId } = await setup();
