@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { openDatabase, type Db } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
@@ -71,6 +71,8 @@ export interface AppContextOptions {
   jobs?: { leaseMs?: number; pollIntervalMs?: number };
   /** Tests shorten the wait before re-creating a training whose create call had an unknown outcome. */
   reconcileGraceMs?: number;
+  /** Where log lines go instead of standard output (tests collect them in files to scan for secrets). */
+  logDestination?: DestinationStream;
 }
 
 export async function createAppContext(config: Config, options: AppContextOptions = {}): Promise<AppContext> {
@@ -78,7 +80,8 @@ export async function createAppContext(config: Config, options: AppContextOption
   if (options.migrate ?? true) await migrateToLatest(db);
   const accounts = new AccountService(new AccountRepository(db.kysely), { sessionTtlDays: config.sessions.ttlDays });
   const models = new ModelService(new ModelRepository(db.kysely));
-  const logger = pino({ level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } });
+  const loggerOptions = { level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } };
+  const logger = options.logDestination ? pino(loggerOptions, options.logDestination) : pino(loggerOptions);
   const storage = await openStorage(config);
   // On PostgreSQL other processes may be web or worker processes: events travel through LISTEN/NOTIFY.
   const pgEvents = config.database.url ? new PgEventBus({ connectionString: config.database.url, logger: logger.child({ component: 'events' }) }) : null;

@@ -51,12 +51,13 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
   if (dialect === 'sqlite') config.database.sqliteFile = testDb.location;
   registerSecret('Replicate API token', config.replicate.token);
   registerSecret('S3 secret access key', config.storage.s3?.secretAccessKey);
-  const ctx = await createAppContext(config, { jobs: { leaseMs: 5_000, pollIntervalMs: 50 }, reconcileGraceMs: options.reconcileGraceMs ?? 200 });
   const logFile = logDir ? join(logDir, `app-${process.pid}-${randomUUID().slice(0, 8)}.log`) : null;
   const logStream = logFile ? pino.destination({ dest: logFile, sync: true }) : null;
-  // The context made its logger (and the children it handed out) before we could choose a
-  // destination; they all write through the root's stream, so pointing that at the file moves them all.
-  if (logStream) (ctx.logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] = logStream;
+  const ctx = await createAppContext(config, {
+    jobs: { leaseMs: 5_000, pollIntervalMs: 50 },
+    reconcileGraceMs: options.reconcileGraceMs ?? 200,
+    ...(logStream ? { logDestination: logStream } : {}),
+  });
   const app = await buildApp(ctx);
   await app.ready();
   if (options.worker) await ctx.startWorker();
