@@ -20,7 +20,8 @@ import { until } from '../support/until.ts';
  * created, outputs being copied) — then restarted on the same DATA_DIR. At the end nothing
  * acknowledged is lost, nothing was paid twice, everything ended, and no file is left over.
  *
- * Replay a run with CRASH_SEED=<seed printed at the start>.
+ * Replay a run with CRASH_SEED=<seed printed at the start>; CRASH_DEBUG_LOG=<file> collects each
+ * killed process's info-level log there.
  */
 
 const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 1e9));
