@@ -4,6 +4,7 @@ import { startTestApp, type TestApp } from '../support/test-app.ts';
 import { insertModel, insertTraining } from '../support/factories.ts';
 import { addDatasetImages } from '../support/dataset-factories.ts';
 import { until } from '../support/until.ts';
+import { listJobs } from '../support/jobs.ts';
 import { submitTrainingJob, trackTrainingJob } from '../../src/trainings/training-jobs.ts';
 
 /**
@@ -27,8 +28,11 @@ describe('training jobs at their last attempt', () => {
     await emu?.close();
   });
 
-  const jobOf = (name: string, trainingId: string) =>
-    t.ctx.db.kysely.selectFrom('jobs').select(['state', 'run_after', 'attempts']).where('name', '=', name).where('payload', 'like', `%${trainingId}%`).executeTakeFirstOrThrow();
+  const jobOf = async (name: string, trainingId: string) => {
+    const job = (await listJobs(t.ctx, name)).find((j) => (j.payload as { trainingId?: string }).trainingId === trainingId);
+    if (!job) throw new Error(`no ${name} job for ${trainingId}`);
+    return job;
+  };
   const training = (id: string) => t.ctx.db.kysely.selectFrom('trainings').select(['status', 'failure_kind', 'failure_message', 'provider_error']).where('id', '=', id).executeTakeFirstOrThrow();
 
   it('a training never sent fails with the reason instead of staying queued', async () => {
@@ -59,7 +63,7 @@ describe('training jobs at their last attempt', () => {
     await t.ctx.jobs.enqueue(trackTrainingJob, { trainingId: row.id }, { maxAttempts: 1, singletonKey: `training-track:${row.id}` });
 
     await until(() => emu.faults.pending(), (pending) => pending.length === 0, 'the failing polls');
-    const job = await until(() => jobOf('training.track', row.id), (j) => j.state !== 'running' && Date.parse(j.run_after) > before + 60_000, 'the job to be scheduled again');
+    const job = await until(() => jobOf('training.track', row.id), (j) => j.state !== 'running' && Date.parse(j.runAfter) > before + 60_000, 'the job to be scheduled again');
     expect(job.state).toBe('queued');
     expect((await training(row.id)).status).toBe('processing');
   });
