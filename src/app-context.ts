@@ -95,7 +95,8 @@ export async function createAppContext(config: Config, options: AppContextOption
         ...(options.jobs?.pollIntervalMs ? { pollIntervalMs: Math.max(200, options.jobs.pollIntervalMs) } : {}),
         logger: logger.child({ component: 'jobs' }),
       })
-    : new InProcessJobQueue(db.kysely, { leaseMs: config.jobs.leaseMs, ...options.jobs, logger: logger.child({ component: 'jobs' }) });
+    : // On SQLite only `serve` runs jobs (web/worker need PostgreSQL), so a restart takes back its dead run's jobs at once.
+      new InProcessJobQueue(db.kysely, { leaseMs: config.jobs.leaseMs, soleWorker: true, ...options.jobs, logger: logger.child({ component: 'jobs' }) });
   const replicate = config.replicate.token
     ? new ReplicateClient({ token: config.replicate.token, baseUrl: config.replicate.baseUrl, timeoutMs: config.replicate.timeoutMs, userAgent: `theway/${VERSION}`, logger: logger.child({ component: 'replicate' }) })
     : null;

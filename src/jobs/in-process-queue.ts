@@ -39,6 +39,12 @@ export interface InProcessQueueOptions {
   /** How often the poll deletes expired finished jobs (a bounded batch each time). Default 10 minutes. */
   cleanupIntervalMs?: number;
   logger?: { error(details: object, message: string): void; warn(details: object, message: string): void };
+  /**
+   * This queue is the only one that runs jobs on its database (the embedded `serve` on SQLite):
+   * whatever is still `running` when it starts belongs to a process that died, so start() takes
+   * it back at once instead of waiting out the dead process's lease.
+   */
+  soleWorker?: boolean;
 }
 
 /** What the last failure of a job records when its worker vanished mid-run. */
@@ -80,6 +86,7 @@ export class InProcessJobQueue implements JobQueue {
   readonly #cleanupIntervalMs: number;
   #lastCleanup = 0;
   readonly #leaseMs: number;
+  readonly #soleWorker: boolean;
   readonly #pollIntervalMs: number;
   readonly #now: () => Date;
   readonly #random: () => number;
@@ -95,6 +102,7 @@ export class InProcessJobQueue implements JobQueue {
   constructor(db: Kysely<Database>, options: InProcessQueueOptions = {}) {
     this.#db = db;
     this.#leaseMs = options.leaseMs ?? 30_000;
+    this.#soleWorker = options.soleWorker ?? false;
     this.#pollIntervalMs = options.pollIntervalMs ?? 1_000;
     this.#now = options.now ?? (() => new Date());
     this.#random = options.random ?? Math.random;
@@ -172,7 +180,7 @@ export class InProcessJobQueue implements JobQueue {
     this.#concurrency = Math.max(1, options.concurrency ?? 1);
     this.#started = true;
     this.#stopping = false;
-    await this.#recoverExpiredLeases();
+    await this.#recoverExpiredLeases(this.#soleWorker);
     this.#schedulePoll();
     this.#wake();
   }
@@ -393,13 +401,14 @@ export class InProcessJobQueue implements JobQueue {
   }
 
   /**
-   * Jobs whose worker stopped renewing the lease (it crashed) go back to the queue. The lost run
+   * Jobs whose worker stopped renewing the lease (it crashed) go back to the queue — all running
+   * jobs when `evenUnexpired` (this process is the only worker, so their worker is dead). The lost run
    * was counted when it was claimed, so a job that takes its process down every time fails after
    * maxAttempts instead of coming back forever.
    */
-  async #recoverExpiredLeases(): Promise<void> {
+  async #recoverExpiredLeases(evenUnexpired = false): Promise<void> {
     const now = this.#now().toISOString();
-    const expired = this.#db.updateTable('jobs').where('state', '=', 'running').where('locked_until', '<', now);
+    const expired = this.#db.updateTable('jobs').where('state', '=', 'running').$if(!evenUnexpired, (q) => q.where('locked_until', '<', now));
     const failed = await expired
       .where((eb) => eb('attempts', '>=', eb.ref('max_attempts')))
       .set({ state: 'failed', last_error: LOST_RUN_ERROR, locked_by: null, locked_until: null, updated_at: now })

@@ -38,6 +38,35 @@ for (const dialect of DIALECTS) {
       await until(() => q.getJob(id!), (j) => j?.state === 'succeeded', 'the job ran long before the 10-minute poll', 30_000);
     });
 
+    it('as the only worker, takes back a dead process\'s running jobs at start instead of after their lease', async () => {
+      db = await createTestDb(dialect);
+      const runs: number[] = [];
+      const job = (release: Promise<void>) => defineJob({ name: 'test.crashy', payload: z.object({}), handler: async (_p, ctx) => { runs.push(ctx.attempt); await release; } });
+      // The first "process" claims the job and dies with it running (never stopped, hour-long lease).
+      const dead = new InProcessJobQueue(db.kysely, { leaseMs: 60 * 60_000, pollIntervalMs: 25 });
+      queues.push(dead); // stopped after the test only, to end its timers
+      dead.register(job(new Promise(() => {})));
+      await dead.start();
+      const id = await dead.enqueue('test.crashy', {});
+      await until(() => runs.length, (n) => n === 1, 'the first run started');
+      // A shared-database worker leaves it alone: its lease has not ended.
+      const polite = new InProcessJobQueue(db.kysely, { leaseMs: 60_000, pollIntervalMs: 25 });
+      queues.push(polite);
+      polite.register(job(Promise.resolve()));
+      await polite.start();
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await polite.getJob(id!))?.state).toBe('running');
+      await polite.stop();
+      // The restarted sole worker runs it again at once; the lost run counted as an attempt.
+      const restarted = new InProcessJobQueue(db.kysely, { leaseMs: 60 * 60_000, pollIntervalMs: 25, soleWorker: true });
+      queues.push(restarted);
+      restarted.register(job(Promise.resolve()));
+      await restarted.start();
+      const done = await until(() => restarted.getJob(id!), (j) => j?.state === 'succeeded', 'the job ran again right after the restart');
+      expect(runs).toEqual([1, 2]);
+      expect(done!.attempts).toBe(2);
+    });
+
     it('deletes finished jobs older than the retention, and nothing else', async () => {
       db = await createTestDb(dialect);
       const old = new Date(Date.now() - 8 * 24 * 60 * 60_000).toISOString();
