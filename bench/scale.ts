@@ -5,10 +5,10 @@
  * often than one worker can keep up with. Reports trainings tracked per second (status polls
  * answered by the emulator) and SSE events delivered per second, and the 2-worker/1-worker ratios.
  *
- *   npm run bench:scale [-- --trainings 600 --seconds 30 --subscribers 20]
+ *   npm run bench:scale [-- --trainings 400 --seconds 20 --subscribers 5]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,7 +20,7 @@ import { openSse } from '../test/support/sse-client.ts';
 import { startReplicateEmulator } from '../test/support/replicate-emulator/index.ts';
 import { cpuSecondsOf, machine, ROOT, seedTrackedTrainings, startProcess, today } from './support.ts';
 
-const { values } = parseArgs({ options: { trainings: { type: 'string', default: '600' }, seconds: { type: 'string', default: '30' }, subscribers: { type: 'string', default: '20' } } });
+const { values } = parseArgs({ options: { trainings: { type: 'string', default: '400' }, seconds: { type: 'string', default: '20' }, subscribers: { type: 'string', default: '5' } } });
 const N = Number(values.trainings);
 const SECONDS = Number(values.seconds);
 const SUBSCRIBERS = Number(values.subscribers);
@@ -68,9 +68,12 @@ async function run(workers: number) {
     const workerPids = procs.slice(1).map((p) => p.pid!);
     const [polls0, frames0, t0] = [polls(), frames(), Date.now()];
     const cpu0 = workerPids.map(cpuSecondsOf);
+    const [machine0, self0, web0] = [machineCpu(), process.cpuUsage(), cpuSecondsOf(procs[0]!.pid!)];
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     const elapsed = (Date.now() - t0) / 1000;
     const cpu = workerPids.map((pid, i) => cpuSecondsOf(pid) - cpu0[i]!).reduce((a, b) => a + b, 0);
+    const machine1 = machineCpu();
+    const self = process.cpuUsage(self0);
     const result = {
       workers,
       trainings: N,
@@ -78,6 +81,10 @@ async function run(workers: number) {
       sseEventsPerSecond: Number(((frames() - frames0) / elapsed).toFixed(1)),
       workerCpuSeconds: Number(cpu.toFixed(1)),
       windowSeconds: Math.round(elapsed),
+      // Where the two cores went: busy share of the whole machine, and the main consumers' CPU seconds.
+      machineBusyPercent: Math.round((100 * (machine1.busy - machine0.busy)) / (machine1.total - machine0.total)),
+      webCpuSeconds: Number((cpuSecondsOf(procs[0]!.pid!) - web0).toFixed(1)),
+      emulatorAndClientsCpuSeconds: Number(((self.user + self.system) / 1e6).toFixed(1)),
     };
     for (const s of streams) s.close();
     return result;
@@ -90,10 +97,19 @@ async function run(workers: number) {
   }
 }
 
+/** Jiffies the whole machine spent busy and in total so far (Linux /proc/stat). */
+function machineCpu(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = fields[3]! + (fields[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
 await ensureServices();
 const one = await run(1);
 console.log(JSON.stringify(one));
 const two = await run(2);
 console.log(JSON.stringify(two));
-const describe = (r: typeof one) => `${r.workers} worker${r.workers > 1 ? 's' : ''}: ${r.trackedPerSecond} trainings tracked/s, ${r.sseEventsPerSecond} SSE events/s (${r.workerCpuSeconds} worker CPU s)`;
-console.log(`| scale | ${today()} | ${machine()} | PostgreSQL + pg-boss, ${N} concurrent trainings polled every 0.5 s, ${SUBSCRIBERS} SSE subscribers on one web process, ${SECONDS} s window — ${describe(two)} | ${describe(one)} | tracked ${(two.trackedPerSecond / one.trackedPerSecond).toFixed(2)}, SSE ${(two.sseEventsPerSecond / one.sseEventsPerSecond).toFixed(2)} | > 1 on 2 cores |`);
+const describe = (r: typeof one) =>
+  `${r.workers} worker${r.workers > 1 ? 's' : ''}: ${r.trackedPerSecond} trainings tracked/s, ${r.sseEventsPerSecond} SSE events/s; machine ${r.machineBusyPercent}% busy (CPU s: workers ${r.workerCpuSeconds}, web ${r.webCpuSeconds}, emulator+clients ${r.emulatorAndClientsCpuSeconds})`;
+console.log(`| scale | ${today()} | ${machine()} | PostgreSQL + pg-boss, ${N} concurrent trainings polled every 0.5 s, ${SUBSCRIBERS} SSE subscribers on one web process, ${SECONDS} s window — ${describe(two)} | ${describe(one)} | tracked ${(two.trackedPerSecond / one.trackedPerSecond).toFixed(2)}, SSE ${(two.sseEventsPerSecond / one.sseEventsPerSecond).toFixed(2)} | ≈ 2 where cores are free |`);
