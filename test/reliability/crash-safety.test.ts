@@ -80,14 +80,8 @@ describe('crash safety: SIGKILL `theway serve` at random points and restart it',
       REPLICATE_DESTINATION: 'theway/loras',
       TRAINING_POLL_SECONDS: '0.2',
       JOB_LEASE_SECONDS: '3',
+      // The other limits are relaxed by server-process.ts for every test server.
       API_RATE_LIMIT_PER_MIN: '100000',
-      UPLOAD_RATE_LIMIT_PER_MIN: '100000',
-      UPLOAD_IP_RATE_LIMIT_PER_MIN: '100000',
-      GENERATION_RATE_LIMIT_PER_MIN: '100000',
-      GENERATION_IP_RATE_LIMIT_PER_MIN: '100000',
-      TRAINING_RATE_LIMIT_PER_HOUR: '100000',
-      TRAINING_IP_RATE_LIMIT_PER_HOUR: '100000',
-      TRAINING_MAX_CONCURRENT: '100',
       ...(process.env.CRASH_DEBUG_LOG && { LOG_LEVEL: 'info' }),
     };
     const boot = () => startServer({ dataDir, env, startupTimeoutMs: 60_000 });
