@@ -137,6 +137,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     },
   });
   jobs.register(...trainingJobDefinitions(trainings));
+  models.addDeletionPreparer((modelId) => trainings.prepareModelDeletion(modelId));
   const userWebhooks = new UserWebhookService(db.kysely, jobs);
   jobs.register(...userWebhooks.jobDefinitions());
   trainings.addEndedListener((trainingId) => userWebhooks.trainingEnded(trainingId));

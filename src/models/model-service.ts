@@ -44,9 +44,18 @@ export interface ModelDeletionHook {
   (modelId: string): Promise<void>;
 }
 
+/**
+ * Runs before the model row goes and returns the cleanup to run after it went: for files keyed by
+ * the ids of rows that the delete cascades away (a training's weights under `trainings/<id>/`).
+ */
+export interface ModelDeletionPreparer {
+  (modelId: string): Promise<() => Promise<void>>;
+}
+
 export class ModelService {
   private readonly repo: ModelRepository;
   private readonly onDeleted: ModelDeletionHook[] = [];
+  private readonly preparers: ModelDeletionPreparer[] = [];
   private readonly now: () => Date;
 
   constructor(repo: ModelRepository, options: { now?: () => Date } = {}) {
@@ -56,6 +65,10 @@ export class ModelService {
 
   addDeletionHook(hook: ModelDeletionHook): void {
     this.onDeleted.push(hook);
+  }
+
+  addDeletionPreparer(prepare: ModelDeletionPreparer): void {
+    this.preparers.push(prepare);
   }
 
   async create(viewer: User, input: CreateModelInput): Promise<Model> {
@@ -140,7 +153,10 @@ export class ModelService {
   async delete(viewer: User, id: string): Promise<void> {
     await this.getOwnedRow(viewer, id);
     // Rows the model owns go with it through ON DELETE CASCADE; hooks clean up what is outside the database.
+    const cleanups = [];
+    for (const prepare of this.preparers) cleanups.push(await prepare(id));
     if (!(await this.repo.delete(id))) throw notFound('Model');
     for (const hook of this.onDeleted) await hook(id);
+    for (const cleanup of cleanups) await cleanup();
   }
 }

@@ -27,6 +27,10 @@ export class TrainingRepository {
     return this.db.selectFrom('trainings').selectAll().where('dataset_url', '=', url).where('remote_id', 'is', null).executeTakeFirst();
   }
 
+  async idsForModel(modelId: string): Promise<string[]> {
+    return (await this.db.selectFrom('trainings').select('id').where('model_id', '=', modelId).execute()).map((r) => r.id);
+  }
+
   listForModel(modelId: string, limit = 50): Promise<TrainingRow[]> {
     return this.db.selectFrom('trainings').selectAll().where('model_id', '=', modelId).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
   }

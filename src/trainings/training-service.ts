@@ -532,6 +532,17 @@ export class TrainingService {
 
   /** After a restart: make sure every unfinished training has its job. */
   /**
+   * A deleted model's trainings take their rows with them (cascade); their zips and weights live
+   * under `trainings/<id>/`, so the ids are read before the delete and the files removed after.
+   */
+  async prepareModelDeletion(modelId: string): Promise<() => Promise<void>> {
+    const ids = await this.#repo.idsForModel(modelId);
+    return async () => {
+      for (const id of ids) await this.#storage.deletePrefix(`trainings/${id}/`);
+    };
+  }
+
+  /**
    * Forgets the ids of webhooks received more than `ageMs` ago. Replays older than the 5-minute
    * signature window are refused by their timestamp anyway, so a day of ids is plenty.
    */

@@ -75,6 +75,20 @@ describe('training on Replicate (emulator), polling only', () => {
     expect((await t.request({ method: 'GET', url: `/api/trainings/${training.id}/logs`, as: owner })).json().tail).toMatch(/flux_train_replicate/);
   });
 
+  it("deleting a model removes its trainings' zips and weights from storage", async () => {
+    const model = await readyModel('Short-lived');
+    const training = await start(model.id);
+    await until(() => get(training.id), (tr) => tr.status === 'succeeded' && tr.weightsAvailable, 'success with weights');
+    const keys = async () => {
+      const found: string[] = [];
+      for await (const k of t.ctx.storage.list(`trainings/${training.id}/`)) found.push(k);
+      return found.sort();
+    };
+    expect(await keys()).toEqual(expect.arrayContaining([`trainings/${training.id}/dataset.zip`, `trainings/${training.id}/lora.safetensors`]));
+    expect((await t.request({ method: 'DELETE', url: `/api/models/${model.id}`, as: owner })).statusCode).toBe(204);
+    expect(await keys()).toEqual([]);
+  });
+
   it('refuses a second training while one runs', async () => {
     const model = await readyModel('Busy');
     emu.scriptNextTraining({ outcome: 'stall' });
