@@ -55,6 +55,8 @@ export interface TrainingView {
   failure: { kind: string; message: string; nextStep: string } | null;
   cancelRequested: boolean;
   weightsAvailable: boolean;
+  /** Succeeded, but the weights could not be copied and never will be: why (the model still generates on Replicate). */
+  weightsNotice: string | null;
   outputVersion: string | null;
   retrainOf: string | null;
   queuedAt: string | null;
@@ -699,6 +701,7 @@ function toView(row: TrainingRow): TrainingView {
     failure,
     cancelRequested: row.cancel_requested_at !== null,
     weightsAvailable: row.weights_key !== null,
+    weightsNotice: row.status === 'succeeded' && row.weights_key === null && !row.failure_kind ? row.failure_message : null,
     outputVersion: row.output_version,
     retrainOf: row.retrain_of,
     queuedAt: row.queued_at,

@@ -47,6 +47,10 @@ describe('weights that expired before they were copied', () => {
     expect((await listJobs(t.ctx, 'training.finalize')).map((j) => j.state)).toEqual(['succeeded']);
     // Nothing to generate with: the model needs a new training.
     expect(await modelStatus()).not.toBe('ready');
+    // The training says why, so its page can offer to train again instead of "copying" forever.
+    const view = (await t.request({ method: 'GET', url: `/api/trainings/${trainingId}`, as: owner })).json().training;
+    expect(view).toMatchObject({ status: 'succeeded', weightsAvailable: false, failure: null });
+    expect(view.weightsNotice).toMatch(/expired|no longer/i);
   });
 
   it('gives up the copy when its job runs out of attempts, with the last error as the reason', async () => {

@@ -30,6 +30,7 @@ export const trainingResponse = z.object({
   failure: z.object({ kind: z.string(), message: z.string(), nextStep: z.string() }).nullable(),
   cancelRequested: z.boolean(),
   weightsAvailable: z.boolean(),
+  weightsNotice: z.string().nullable(),
   outputVersion: z.string().nullable(),
   retrainOf: z.string().nullable(),
   queuedAt: z.string().nullable(),

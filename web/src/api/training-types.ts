@@ -81,6 +81,8 @@ export interface Training {
   failure: { kind: string; message: string; nextStep: string } | null;
   cancelRequested: boolean;
   weightsAvailable: boolean;
+  /** Succeeded, but the weights could not be copied: why. */
+  weightsNotice: string | null;
   outputVersion: string | null;
   retrainOf: string | null;
   queuedAt: string | null;

@@ -46,7 +46,7 @@ function TrainingView({ training }: { training: Training }) {
   const now = useNow(5_000);
   const name = model.data?.name ?? 'your model';
   // Succeeded on Replicate is not yet usable here: the weights are still being copied.
-  const done = TERMINAL.has(training.status) && (training.status !== 'succeeded' || training.weightsAvailable);
+  const done = TERMINAL.has(training.status) && (training.status !== 'succeeded' || training.weightsAvailable || training.weightsNotice !== null);
   const index = stageIndex(training.progress.stage, training.status);
   const stage = STAGES[index]!;
   const percent = done && training.status === 'succeeded' ? 100 : Math.min(training.status === 'succeeded' ? 99 : 100, training.progress.percent ?? (index >= 9 ? 99 : 0));
@@ -163,7 +163,18 @@ function TrainingView({ training }: { training: Training }) {
           </Link>
         </section>
       )}
-      {training.status === 'succeeded' && done && (
+      {training.status === 'succeeded' && training.weightsNotice !== null && (
+        <section className="panel" aria-labelledby="weights-lost-heading">
+          <h2 id="weights-lost-heading" className="panel__title">
+            Trained, but the weights could not be kept
+          </h2>
+          <p data-testid="weights-notice">{training.weightsNotice}</p>
+          <Link className="button button--primary" to={`/models/${training.modelId}/train?retrain=${training.id}`}>
+            Train again with these settings
+          </Link>
+        </section>
+      )}
+      {training.status === 'succeeded' && done && training.weightsNotice === null && (
         <section className="panel panel--highlight" aria-labelledby="ready-heading">
           <h2 id="ready-heading" className="panel__title">
             Ready to use
