@@ -288,10 +288,17 @@ export class TrainingService {
       const progress = parsed.liveProgress;
       const event: TrainingEvent = { type: 'remote', status: remote.status, cancelRequested: row.cancel_requested_at !== null };
       const next = nextStatus(row.status, event);
+      const logState = JSON.stringify(parsed.state);
+      // A poll that learns nothing writes nothing: no row churn, no event, and `last_event_at` keeps
+      // meaning "the trainer last said something", which the page's stall notice depends on.
+      const unchanged =
+        !next && row.remote_id === remote.id && row.remote_status === remote.status && row.log_state === logState &&
+        parsed.newLossSamples.length === 0 && !parsed.reset && !(remote.startedAt && !row.started_at);
+      if (unchanged) return row;
       const changes: Parameters<TrainingRepository['updateIfStatus']>[2] = {
         remote_id: remote.id,
         remote_status: remote.status,
-        log_state: JSON.stringify(parsed.state),
+        log_state: logState,
         log_tail: (remote.logs ?? '').slice(-LOG_TAIL_CHARS),
         stage: parsed.state.stage,
         last_event_at: at,
