@@ -105,6 +105,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     models,
     storage,
     limits: {
+      maxConcurrentDecodes: config.datasets.maxConcurrentDecodes,
       maxImageBytes: config.datasets.maxImageBytes,
       maxImagePixels: config.datasets.maxImagePixels,
       maxImages: config.datasets.maxImages,

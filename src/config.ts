@@ -73,6 +73,7 @@ export const envSchema = z.object({
   TRAINING_POLL_SECONDS: z.coerce.number().positive().max(3600).default(5),
   MAX_IMAGE_MB: z.coerce.number().positive().max(200).default(30),
   MAX_IMAGE_MEGAPIXELS: z.coerce.number().positive().max(500).default(40),
+  IMAGE_DECODE_CONCURRENCY: positiveInt.max(32).default(2),
   MAX_ZIP_MB: z.coerce.number().positive().max(4096).default(500),
   MAX_UPLOAD_FILES: positiveInt.max(500).default(50),
   MAX_DATASET_IMAGES: positiveInt.max(1000).default(100),
@@ -132,7 +133,7 @@ export interface Config {
   };
   trainings: { costTableFile: string; pollIntervalMs: number };
   generations: { maxConcurrent: number; maxPerHour: number };
-  datasets: { maxImageBytes: number; maxImagePixels: number; maxZipBytes: number; maxFilesPerUpload: number; maxImages: number; tmpDir: string };
+  datasets: { maxConcurrentDecodes: number; maxImageBytes: number; maxImagePixels: number; maxZipBytes: number; maxFilesPerUpload: number; maxImages: number; tmpDir: string };
   webDistDir: string;
 }
 
@@ -239,6 +240,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     trainings: { costTableFile: resolve(e.TRAINING_COST_TABLE), pollIntervalMs: Math.round(e.TRAINING_POLL_SECONDS * 1000) },
     generations: { maxConcurrent: e.GENERATION_MAX_CONCURRENT, maxPerHour: e.GENERATION_MAX_PER_HOUR },
     datasets: {
+      maxConcurrentDecodes: e.IMAGE_DECODE_CONCURRENCY,
       maxImageBytes: Math.round(e.MAX_IMAGE_MB * 2 ** 20),
       maxImagePixels: Math.round(e.MAX_IMAGE_MEGAPIXELS * 1e6),
       maxZipBytes: Math.round(e.MAX_ZIP_MB * 2 ** 20),

@@ -8,6 +8,7 @@ import { AppError, notFound, validation } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import type { DatasetReadiness, TrainingDatasets, TrainingPackage } from '../trainings/dataset-port.ts';
 import { processImage, type ImageMetrics } from './image/process-image.ts';
+import { Semaphore } from '../shared/semaphore.ts';
 import { ImageRejectedError, ZipRejectedError } from './image/errors.ts';
 import { sniff } from './image/sniff.ts';
 import { readImageZip } from './image/zip-import.ts';
@@ -52,6 +53,8 @@ export interface DatasetImageView {
 }
 
 export interface DatasetLimits {
+  /** Images decoded at once in this process; bounds memory (one decode near the pixel limit holds ~120 MB). Default 2. */
+  maxConcurrentDecodes?: number;
   maxImageBytes: number;
   maxImagePixels: number;
   maxImages: number;
@@ -71,6 +74,7 @@ export class DatasetService implements TrainingDatasets {
   readonly #models: ModelService;
   readonly #storage: BlobStorage;
   readonly #limits: DatasetLimits;
+  readonly #decodes: Semaphore;
   readonly #now: () => Date;
 
   constructor(deps: { repo: DatasetRepository; models: ModelService; storage: BlobStorage; limits: DatasetLimits; now?: () => Date }) {
@@ -78,6 +82,7 @@ export class DatasetService implements TrainingDatasets {
     this.#models = deps.models;
     this.#storage = deps.storage;
     this.#limits = deps.limits;
+    this.#decodes = new Semaphore(deps.limits.maxConcurrentDecodes ?? 2);
     this.#now = deps.now ?? (() => new Date());
   }
 
@@ -129,7 +134,7 @@ export class DatasetService implements TrainingDatasets {
   async #addImage(modelId: string, name: string, source: string | Buffer, caption?: string): Promise<UploadResult> {
     let processed;
     try {
-      processed = await processImage(source, { name, maxBytes: this.#limits.maxImageBytes, maxPixels: this.#limits.maxImagePixels });
+      processed = await this.#decodes.run(() => processImage(source, { name, maxBytes: this.#limits.maxImageBytes, maxPixels: this.#limits.maxImagePixels }));
     } catch (error) {
       if (error instanceof ImageRejectedError) return { filename: name, status: 'rejected', error: { code: error.reason, message: error.message } };
       throw error;
