@@ -14,3 +14,10 @@ export async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
   if (size) await page.setViewportSize(size);
 }
+
+/** One full-page screenshot at the page's own viewport, for tests that emulate a device (e.g. a phone). */
+export async function shotAsIs(page: Page, name: string): Promise<void> {
+  if (!SHOTS_DIR) return;
+  mkdirSync(SHOTS_DIR, { recursive: true });
+  await page.screenshot({ path: join(SHOTS_DIR, `${name}.png`), fullPage: true });
+}

@@ -8,6 +8,8 @@ const STEP_PATHS = ['', '/images', '/train', '/train'];
  * can move back and forth (e.g. from the parameters back to the images).
  */
 export function StepIndicator({ current, completedThrough = 0, modelId }: { current: number | null; completedThrough?: number; modelId?: string }) {
+  // On a phone only one step shows its name: the current one, else the next to do (else the last).
+  const expanded = current ?? Math.min(completedThrough + 1, CREATION_STEPS.length);
   return (
     <nav aria-label="Model creation steps" className="steps">
       <ol className="steps__list">
@@ -27,7 +29,7 @@ export function StepIndicator({ current, completedThrough = 0, modelId }: { curr
             </>
           );
           return (
-            <li key={label} className={`steps__item steps__item--${state}`} aria-current={state === 'current' ? 'step' : undefined}>
+            <li key={label} className={`steps__item steps__item--${state}${n === expanded ? ' steps__item--expanded' : ''}`} aria-current={state === 'current' ? 'step' : undefined}>
               {to && state !== 'current' ? (
                 <Link to={to} className="steps__link">
                   {text}

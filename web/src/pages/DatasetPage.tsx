@@ -95,7 +95,16 @@ function Uploader({ modelId }: { modelId: string }) {
       </h2>
       <div {...getRootProps({ className: `dropzone${isDragActive ? ' dropzone--active' : ''}` })}>
         <input {...getInputProps({ 'aria-label': 'Choose images to upload' })} />
-        <p className="dropzone__title">{isDragActive ? 'Drop the images here' : 'Drag and drop images here, or click to select'}</p>
+        <p className="dropzone__title">
+          {isDragActive ? (
+            'Drop the images here'
+          ) : (
+            <>
+              <span className="for-pointer">Drag and drop images here, or click to select</span>
+              <span className="for-touch">Tap to choose images from your photos or files</span>
+            </>
+          )}
+        </p>
         <p className="muted">JPEG, PNG, WebP or AVIF, or a .zip of images (a same-name .txt next to an image becomes its caption). Up to 30 MB per image.</p>
       </div>
       {queue.length > 0 && (
@@ -232,7 +241,7 @@ function ImageGrid({ modelId, images, groups }: { modelId: string; images: Datas
       <h2 id="review-heading" className="section-title">
         Review your images
       </h2>
-      <p className="muted">Remove any that don't fit well. Badges explain what the checks found.</p>
+      <p className="muted">Remove any that don't fit well. Badges explain what the checks found. Captions left empty are written automatically.</p>
       <ul className="image-grid">
         {images.map((image) => (
           <li key={image.id} className="image-card" data-testid="dataset-image">
@@ -301,7 +310,7 @@ function CaptionEditor({ modelId, image }: { modelId: string; image: DatasetImag
       <label className="visually-hidden" htmlFor={`caption-${image.id}`}>
         Caption for {image.filename}
       </label>
-      <textarea id={`caption-${image.id}`} className="input input--multiline" rows={2} value={value} placeholder="Caption (optional; written automatically if empty)" onChange={(e) => setValue(e.target.value)} />
+      <textarea id={`caption-${image.id}`} className="input input--multiline" rows={2} value={value} placeholder="Caption (optional)" onChange={(e) => setValue(e.target.value)} />
       {dirty && (
         <button type="submit" className="button button--small button--secondary" disabled={save.isPending}>
           Save caption

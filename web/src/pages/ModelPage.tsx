@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { Fragment, useState } from 'react';
 import { Link, useLocation, useNavigate, useParams } from 'react-router';
 import { isNotFound } from '../api/client.ts';
 import { useDeleteModel, useModel, useUpdateModel } from '../api/queries.ts';
@@ -17,6 +17,20 @@ import { useModelTrainings } from '../api/trainings.ts';
 import { useLive } from '../live/LiveEvents.tsx';
 import { PRESET_INFO, trainingStatusLabel } from '../lib/stages.ts';
 import { useModelCard, useShowcase } from '../api/generations.ts';
+
+/** "Person/Character" may wrap after its slash in a narrow column instead of mid-word. */
+function wrapAfterSlashes(text: string) {
+  return text.split('/').map((part, i) => (
+    <Fragment key={i}>
+      {i > 0 && (
+        <>
+          /<wbr />
+        </>
+      )}
+      {part}
+    </Fragment>
+  ));
+}
 
 /** The model card: how a ready model was trained, its weights, and what people made with it. */
 function ModelCardSection({ model }: { model: Model }) {
@@ -100,13 +114,13 @@ function TrainingSection({ model }: { model: Model }) {
           <tbody>
             {trainings.data.map((t) => (
               <tr key={t.id}>
-                <td>
+                <td data-label="Started">
                   <Link to={`/trainings/${t.id}`}>{formatDateTime(t.createdAt)}</Link>
                 </td>
-                <td>
+                <td data-label="Settings">
                   {PRESET_INFO[t.settings.preset]?.label ?? t.settings.preset}, {t.settings.resolution}×{t.settings.resolution}, {t.settings.steps.toLocaleString()} steps
                 </td>
-                <td>
+                <td data-label="Status">
                   {trainingStatusLabel(t.status)}
                   {t.id === active?.id && livePercent !== null && livePercent !== undefined ? ` ${Math.round(livePercent)}%` : ''}
                 </td>
@@ -242,7 +256,7 @@ function ModelDetails({ model }: { model: Model }) {
             <dl className="details">
               <div>
                 <dt>Type</dt>
-                <dd>{modelTypeLabel(model.modelType)}</dd>
+                <dd>{wrapAfterSlashes(modelTypeLabel(model.modelType))}</dd>
               </div>
               <div>
                 <dt>Visibility</dt>

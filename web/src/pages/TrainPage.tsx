@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useId, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { isNotFound } from '../api/client.ts';
 import { useModel } from '../api/queries.ts';
@@ -69,6 +69,7 @@ function TrainForm({ modelId, modelName, initial, initialOverrides = {} }: { mod
   }, [settings.baseModel]);
   const set = (patch: Partial<TrainingSettings>) => setSettings((s) => ({ ...s, ...patch }));
   const p = plan.data;
+  const formId = useId();
 
   return (
     <div className="page">
@@ -79,9 +80,11 @@ function TrainForm({ modelId, modelName, initial, initialOverrides = {} }: { mod
       <StepIndicator current={3} completedThrough={options.dataset.canTrain ? 2 : 1} modelId={modelId} />
       <PageHeading title={`Training parameters · ${modelName}`}>Configure training parameters</PageHeading>
       {initial?.retrainOf && <div className="alert alert--info">These settings come from the earlier training. Change what you need, then start again.</div>}
+      {/* Options, then the plan, then the button that starts (and bills) it: on a phone the plan is read before the button, not after. */}
       <div className="train-layout">
         <form
-          className="form"
+          id={formId}
+          className="form train-layout__options"
           onSubmit={(e) => {
             e.preventDefault();
             start.mutate(request, { onSuccess: ({ training }) => navigate(`/trainings/${training.id}`) });
@@ -158,7 +161,7 @@ function TrainForm({ modelId, modelName, initial, initialOverrides = {} }: { mod
                 Trainer inputs
               </h2>
               <p className="field__hint">Exactly what is sent to the trainer. Leave a field empty to keep the computed value; values are kept within the trainer's limits.</p>
-              <table className="table">
+              <table className="table table--pairs">
                 <thead>
                   <tr>
                     <th scope="col">Input</th>
@@ -184,24 +187,8 @@ function TrainForm({ modelId, modelName, initial, initialOverrides = {} }: { mod
               </table>
             </section>
           )}
-          <FormAlert message={start.error?.message ?? (plan.error ? plan.error.message : undefined)} />
-          <h2 className="form__section-title">Start training</h2>
-          {p && p.canStart && (
-            <p className="muted small" data-testid="start-summary">
-              {p.plan.steps.toLocaleString()} steps on {p.estimate.hardware}: about {formatDurationRange(p.estimate.durationSeconds.min, p.estimate.durationSeconds.max)} and{' '}
-              {formatUsdRange(p.estimate.costUsd.min, p.estimate.costUsd.max)}, billed by Replicate for the GPU time. You are taken to the status page; you can close it and come back later.
-            </p>
-          )}
-          <div className="form__actions">
-            <button type="submit" className="button button--primary" disabled={!p?.canStart || start.isPending}>
-              {start.isPending ? 'Starting…' : 'Start Training'}
-            </button>
-            <Link className="button button--ghost" to={`/models/${modelId}/images`}>
-              Back to images
-            </Link>
-          </div>
         </form>
-        <aside className="panel panel--highlight plan" aria-labelledby="plan-heading">
+        <aside className="panel panel--highlight plan train-layout__plan" aria-labelledby="plan-heading">
           <h2 id="plan-heading" className="panel__title">
             Before you pay
           </h2>
@@ -254,6 +241,24 @@ function TrainForm({ modelId, modelName, initial, initialOverrides = {} }: { mod
             </>
           )}
         </aside>
+        <section className="form train-layout__start" aria-labelledby="start-heading">
+          <FormAlert message={start.error?.message ?? (plan.error ? plan.error.message : undefined)} />
+          <h2 id="start-heading" className="form__section-title">Start training</h2>
+          {p && p.canStart && (
+            <p className="muted small" data-testid="start-summary">
+              {p.plan.steps.toLocaleString()} steps on {p.estimate.hardware}: about {formatDurationRange(p.estimate.durationSeconds.min, p.estimate.durationSeconds.max)} and{' '}
+              {formatUsdRange(p.estimate.costUsd.min, p.estimate.costUsd.max)}, billed by Replicate for the GPU time. You are taken to the status page; you can close it and come back later.
+            </p>
+          )}
+          <div className="form__actions">
+            <button type="submit" form={formId} className="button button--primary" disabled={!p?.canStart || start.isPending}>
+              {start.isPending ? 'Starting…' : 'Start Training'}
+            </button>
+            <Link className="button button--ghost" to={`/models/${modelId}/images`}>
+              Back to images
+            </Link>
+          </div>
+        </section>
       </div>
     </div>
   );
