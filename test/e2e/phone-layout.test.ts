@@ -91,6 +91,9 @@ function auditLayout({ minTouch, screenWidth }: { minTouch: number; screenWidth:
   if (docWidth > window.innerWidth || window.innerWidth !== vw) problems.pageWiderThanScreen = `document is ${docWidth}px wide, window ${window.innerWidth}px, on a ${vw}px screen`;
 
   const all = Array.from(document.body.querySelectorAll('*')).filter((el) => rendered(el) && !visuallyHidden(el));
+  // With a modal dialog open the page behind it is inert: only the dialog's controls count.
+  const modal = document.querySelector('dialog:modal');
+  const usable = all.filter((el) => !modal || modal.contains(el));
   for (const el of all) {
     if (insideScroller(el)) continue;
     const r = el.getBoundingClientRect();
@@ -107,7 +110,7 @@ function auditLayout({ minTouch, screenWidth }: { minTouch: number; screenWidth:
     else if (r.left < 0 || r.right > vw || h.scrollWidth > h.clientWidth + 1) problems.headingProblem = `the heading does not fit across: ${describe(h)}`;
   }
 
-  const targets = all.filter((el) => el.matches('.button, .main-nav__link, .settings__link, .tabs__tab, .user-menu__button, .user-menu__item, input[type="submit"]'));
+  const targets = usable.filter((el) => el.matches('.button, .main-nav__link, .settings__link, .tabs__tab, .user-menu__button, .user-menu__item, input[type="submit"]'));
   for (const el of targets) {
     const r = el.getBoundingClientRect();
     if (r.height < minTouch - 0.5) problems.touchTargets.push(`${describe(el)} is ${Math.round(r.height)}px tall`);
@@ -126,7 +129,7 @@ function auditLayout({ minTouch, screenWidth }: { minTouch: number; screenWidth:
     }
   }
 
-  const keyControls = all.filter(
+  const keyControls = usable.filter(
     (el) =>
       !fixed(el) &&
       el.matches('h1, h2, .button, .main-nav__link, .settings__link, .tabs__tab, .user-menu__button, .brand, .badge, .input, select, textarea, input[type="range"], label.radio-card, .steps__item, .progress, .progress__percent, .loss-chart svg'),
@@ -286,10 +289,16 @@ describe('every page on a phone (390×844, touch)', () => {
     await expectPhoneLayout(page, '04b-create-model-errors');
   });
 
-  it('the model page of a draft with a long name, and of a model in training', async () => {
+  it('the model page of a draft with a long name (and its delete dialog), and of a model in training', async () => {
     await page.goto(`${server.url}/models/${ids.draft}`);
     await heading(page, MODELS.draft.name);
     await expectPhoneLayout(page, '05-model-draft');
+    await page.getByRole('button', { name: 'Delete model' }).click();
+    const dialog = page.getByRole('dialog', { name: /^Delete “/ });
+    await dialog.getByRole('button', { name: 'Cancel' }).waitFor();
+    await expectPhoneLayout(page, '05a-delete-dialog');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
 
     await page.goto(`${server.url}/models/${ids.training}`);
     await heading(page, MODELS.training.name);
