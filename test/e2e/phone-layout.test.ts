@@ -313,6 +313,13 @@ describe('every page on a phone (390×844, touch)', () => {
     await page.getByRole('list', { name: 'Checks for photo-01.jpg' }).getByRole('listitem').first().waitFor();
     await page.getByRole('heading', { name: /Ready to train/ }).waitFor();
     await expectPhoneLayout(page, '06-training-images');
+
+    // Picked from the phone's photos: the kind of file name that does not fit on one line.
+    const longName = 'IMG_20260704_183512_HDR_portrait_mode_edited_final_v2_really_final.jpg';
+    await page.getByLabel('Choose images to upload').setInputFiles({ name: longName, mimeType: 'image/jpeg', buffer: await photoJpeg({ width: 768, height: 768, seed: 8200 }) });
+    await page.getByRole('list', { name: 'Uploads' }).getByText('Added', { exact: true }).waitFor({ timeout: 20_000 });
+    await expect.poll(() => page.getByTestId('dataset-image').count()).toBe(11);
+    await expectPhoneLayout(page, '06b-training-images-uploaded');
   });
 
   it('Step 4: the training parameters, also with the Expert inputs table', async () => {
@@ -332,6 +339,9 @@ describe('every page on a phone (390×844, touch)', () => {
     await page.getByTestId('training-stage').filter({ hasText: 'Training' }).waitFor({ timeout: 20_000 });
     await page.getByRole('img', { name: 'Training loss over steps' }).waitFor({ timeout: 20_000 });
     await expectPhoneLayout(page, '08-training-running');
+    await page.getByText('Trainer log', { exact: true }).click();
+    await expect.poll(() => page.locator('.logs__body').textContent()).not.toBe('Loading…');
+    await expectPhoneLayout(page, '08b-training-log');
   });
 
   it('the training status page when the model is ready, and when a training failed', async () => {
@@ -354,8 +364,13 @@ describe('every page on a phone (390×844, touch)', () => {
     await expect.poll(() => result.getByRole('img').first().evaluate((img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0)).toBe(true);
     await expectPhoneLayout(page, '10-generate');
     await result.getByRole('button', { name: 'Save prompt' }).click();
-    await result.getByLabel('Recipe name').waitFor();
+    await result.getByLabel('Recipe name').fill('Red sofa, wide angle, afternoon light');
     await expectPhoneLayout(page, '10b-generate-save-prompt');
+    await result.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByRole('region', { name: 'Saved prompts' }).getByText('Red sofa, wide angle, afternoon light').waitFor();
+    await page.getByText('Compare LoRA scales', { exact: true }).click();
+    await page.getByLabel('LoRA scales').waitFor();
+    await expectPhoneLayout(page, '10c-generate-saved-and-compare');
   });
 
   it('the model page of a ready model, with its model card and trainings', async () => {
