@@ -56,7 +56,7 @@ function auditLayout({ minTouch, screenWidth }: { minTouch: number; screenWidth:
   // a page that is too wide, and then innerWidth grows with it.
   const vw = screenWidth;
   const vh = window.innerHeight;
-  const describe = (el: Element) => {
+  const label = (el: Element) => {
     const cls = typeof el.className === 'string' && el.className ? `.${el.className.trim().split(/\s+/).join('.')}` : '';
     const text = (el.textContent ?? '').replace(/\s+/g, ' ').trim().slice(0, 40);
     const r = el.getBoundingClientRect();
@@ -97,7 +97,7 @@ function auditLayout({ minTouch, screenWidth }: { minTouch: number; screenWidth:
   for (const el of all) {
     if (insideScroller(el)) continue;
     const r = el.getBoundingClientRect();
-    if (r.left < -1 || r.right > vw + 1) problems.sticksOut.push(describe(el));
+    if (r.left < -1 || r.right > vw + 1) problems.sticksOut.push(label(el));
   }
   problems.sticksOut = problems.sticksOut.slice(0, 12);
 
@@ -106,16 +106,16 @@ function auditLayout({ minTouch, screenWidth }: { minTouch: number; screenWidth:
   else {
     const h = headings[0]!;
     const r = h.getBoundingClientRect();
-    if (r.top < 0 || r.bottom > vh) problems.headingProblem = `the heading is not on the first screen: ${describe(h)}`;
-    else if (r.left < 0 || r.right > vw || h.scrollWidth > h.clientWidth + 1) problems.headingProblem = `the heading does not fit across: ${describe(h)}`;
+    if (r.top < 0 || r.bottom > vh) problems.headingProblem = `the heading is not on the first screen: ${label(h)}`;
+    else if (r.left < 0 || r.right > vw || h.scrollWidth > h.clientWidth + 1) problems.headingProblem = `the heading does not fit across: ${label(h)}`;
   }
 
   const targets = usable.filter((el) => el.matches('.button, .main-nav__link, .settings__link, .tabs__tab, .user-menu__button, .user-menu__item, input[type="submit"]'));
   for (const el of targets) {
     const r = el.getBoundingClientRect();
-    if (r.height < minTouch - 0.5) problems.touchTargets.push(`${describe(el)} is ${Math.round(r.height)}px tall`);
-    if (el.scrollWidth > el.clientWidth + 1) problems.touchTargets.push(`${describe(el)}: its label is cut off (${el.scrollWidth} > ${el.clientWidth}px)`);
-    if (!insideScroller(el) && (r.left < -1 || r.right > vw + 1)) problems.touchTargets.push(`${describe(el)} sticks out of the screen`);
+    if (r.height < minTouch - 0.5) problems.touchTargets.push(`${label(el)} is ${Math.round(r.height)}px tall`);
+    if (el.scrollWidth > el.clientWidth + 1) problems.touchTargets.push(`${label(el)}: its label is cut off (${el.scrollWidth} > ${el.clientWidth}px)`);
+    if (!insideScroller(el) && (r.left < -1 || r.right > vw + 1)) problems.touchTargets.push(`${label(el)} sticks out of the screen`);
     for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
       const s = getComputedStyle(a);
       if (s.overflowX === 'visible' && s.overflowY === 'visible') continue;
@@ -123,7 +123,7 @@ function auditLayout({ minTouch, screenWidth }: { minTouch: number; screenWidth:
       const clippedAcross = s.overflowX !== 'visible' && !scrollsSideways(a) && (r.left < ar.left - 1 || r.right > ar.right + 1);
       const clippedDown = s.overflowY !== 'visible' && !['auto', 'scroll'].includes(s.overflowY) && (r.top < ar.top - 1 || r.bottom > ar.bottom + 1);
       if (clippedAcross || clippedDown) {
-        problems.touchTargets.push(`${describe(el)} is clipped by ${describe(a)}`);
+        problems.touchTargets.push(`${label(el)} is clipped by ${label(a)}`);
         break;
       }
     }
@@ -143,21 +143,25 @@ function auditLayout({ minTouch, screenWidth }: { minTouch: number; screenWidth:
       const rb = b.getBoundingClientRect();
       const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
       const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
-      if (w > 1 && h > 1) problems.overlaps.push(`${describe(a)} overlaps ${describe(b)}`);
+      if (w > 1 && h > 1) problems.overlaps.push(`${label(a)} overlaps ${label(b)}`);
     }
   }
   problems.overlaps = problems.overlaps.slice(0, 12);
 
   for (const el of all.filter((e) => e.matches('input:not([type="radio"]):not([type="checkbox"]):not([type="range"]):not([type="file"]), textarea, select'))) {
     const size = parseFloat(getComputedStyle(el).fontSize);
-    if (size < 16) problems.smallInputText.push(`${describe(el)} has ${size}px text`);
+    if (size < 16) problems.smallInputText.push(`${label(el)} has ${size}px text`);
   }
   return problems;
 }
 
 const CLEAN: LayoutProblems = { pageWiderThanScreen: null, sticksOut: [], headingProblem: null, touchTargets: [], overlaps: [], smallInputText: [] };
 
-/** Checks the page once it has settled (charts measure their width after the first paint), then keeps a screenshot. */
+/**
+ * Checks the page once it has settled (charts measure their width after the first paint), then
+ * keeps a screenshot. The full-page capture is laid out at the same width, but without the touch
+ * emulation: rules behind (hover: none) / (pointer: coarse) show their mouse variant in the picture.
+ */
 async function expectPhoneLayout(page: Page, name: string): Promise<void> {
   await page.evaluate(() => window.scrollTo(0, 0));
   try {
