@@ -202,7 +202,7 @@ describe('training in the browser (Replicate emulator)', () => {
     await dialog.getByText(/stops billing/).waitFor();
     await dialog.getByRole('button', { name: 'Cancel training' }).click();
     await heading(page, 'Training canceled');
-    expect(await page.getByTestId('failure-message').textContent()).toMatch(/stopped billing/);
+    await expect.poll(() => page.getByTestId('failure-message').textContent()).toMatch(/stopped billing/);
     await page.getByRole('link', { name: 'Start again with these settings' }).waitFor();
     await page.evaluate(() => window.scrollTo(0, 0));
     await shot(page, '16-canceled');
