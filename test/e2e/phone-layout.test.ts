@@ -375,6 +375,13 @@ describe('every page on a phone (390×844, touch)', () => {
     await page.getByText('Compare LoRA scales', { exact: true }).click();
     await page.getByLabel('LoRA scales').waitFor();
     await expectPhoneLayout(page, '10c-generate-saved-and-compare');
+
+    // Reusing a result's settings brings the (stacked) form into view; generating brings the gallery back.
+    await result.getByRole('button', { name: 'Reuse settings' }).click();
+    await expect.poll(() => page.locator('#generate-form').evaluate((el) => Math.round(el.getBoundingClientRect().top))).toBeLessThan(200);
+    await page.getByRole('button', { name: 'Generate', exact: true }).click();
+    await expect.poll(() => page.locator('#your-images').evaluate((el) => Math.round(el.getBoundingClientRect().top)), { timeout: 15_000 }).toBeLessThan(300);
+    await expect.poll(() => page.getByTestId('generation').count(), { timeout: 30_000 }).toBeGreaterThan(1);
   });
 
   it('the model page of a ready model, with its model card and trainings', async () => {

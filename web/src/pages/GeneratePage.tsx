@@ -38,6 +38,15 @@ export function GeneratePage() {
 
 interface FormState { prompt: string; negativePrompt: string; loraScale: number; guidanceScale: number; steps: number; seed: string; aspectRatio: string; numOutputs: number }
 
+/**
+ * On a phone the form and the gallery are stacked, so a new image (or the reused settings) would
+ * appear out of sight: bring it into view. Side by side on wider screens, nothing moves.
+ */
+function revealOnPhone(id: string): void {
+  if (!window.matchMedia('(max-width: 760px)').matches) return;
+  requestAnimationFrame(() => document.getElementById(id)?.scrollIntoView({ behavior: 'smooth', block: 'start' }));
+}
+
 function Workspace({ modelId, options }: { modelId: string; options: GenerationOptions }) {
   const c = options.controls;
   const [form, setForm] = useState<FormState>({ prompt: '', negativePrompt: '', loraScale: c.loraScale.default, guidanceScale: c.guidanceScale.default, steps: c.steps.default, seed: '', aspectRatio: '1:1', numOutputs: 1 });
@@ -51,11 +60,15 @@ function Workspace({ modelId, options }: { modelId: string; options: GenerationO
   return (
     <div className="generate-layout">
       <form
+        id="generate-form"
         className="form panel"
         aria-labelledby="gen-heading"
         onSubmit={(e) => {
           e.preventDefault();
-          generate.mutate({ prompt: form.prompt, ...(form.negativePrompt && c.negativePrompt.supported && { negativePrompt: form.negativePrompt }), loraScale: form.loraScale, guidanceScale: form.guidanceScale, steps: form.steps, aspectRatio: form.aspectRatio, numOutputs: form.numOutputs, ...(form.seed && { seed: Number(form.seed) }) });
+          generate.mutate(
+            { prompt: form.prompt, ...(form.negativePrompt && c.negativePrompt.supported && { negativePrompt: form.negativePrompt }), loraScale: form.loraScale, guidanceScale: form.guidanceScale, steps: form.steps, aspectRatio: form.aspectRatio, numOutputs: form.numOutputs, ...(form.seed && { seed: Number(form.seed) }) },
+            { onSuccess: () => revealOnPhone('your-images') },
+          );
         }}
       >
         <h2 id="gen-heading" className="panel__title">Create an image</h2>
@@ -100,14 +113,14 @@ function Workspace({ modelId, options }: { modelId: string; options: GenerationO
           <label className="field__label" htmlFor="scales">LoRA scales</label>
           <input id="scales" className="input" value={compareScales} onChange={(e) => setCompareScales(e.target.value)} />
           <FormAlert message={compare.error?.message} />
-          <button type="button" className="button button--secondary" disabled={compare.isPending || !form.prompt.trim()} onClick={() => compare.mutate({ prompt: form.prompt, loraScales: compareScales.split(',').map((s) => Number(s.trim())).filter((n) => !Number.isNaN(n)), aspectRatio: form.aspectRatio, ...(form.seed && { seed: Number(form.seed) }) })}>
+          <button type="button" className="button button--secondary" disabled={compare.isPending || !form.prompt.trim()} onClick={() => compare.mutate({ prompt: form.prompt, loraScales: compareScales.split(',').map((s) => Number(s.trim())).filter((n) => !Number.isNaN(n)), aspectRatio: form.aspectRatio, ...(form.seed && { seed: Number(form.seed) }) }, { onSuccess: () => revealOnPhone('your-images') })}>
             Compare
           </button>
         </details>
       </form>
       <div>
         <Recipes modelId={modelId} onUse={(r) => use(r.params, r.prompt, r.negativePrompt)} />
-        <Gallery modelId={modelId} onReuse={(g) => use(g.params as unknown as Record<string, unknown>, g.params.prompt, g.negativePrompt)} />
+        <Gallery modelId={modelId} onReuse={(g) => { use(g.params as unknown as Record<string, unknown>, g.params.prompt, g.negativePrompt); revealOnPhone('generate-form'); }} />
       </div>
     </div>
   );
@@ -150,9 +163,9 @@ function Gallery({ modelId, onReuse }: { modelId: string; onReuse: (g: Generatio
   const share = useShareGeneration(modelId);
   const [naming, setNaming] = useState<string | null>(null);
   const [name, setName] = useState('');
-  if (!gallery.data?.length) return <p className="muted">Your images appear here, kept with the exact settings and seed to make them again.</p>;
+  if (!gallery.data?.length) return <p id="your-images" className="muted">Your images appear here, kept with the exact settings and seed to make them again.</p>;
   return (
-    <section aria-labelledby="gallery-heading">
+    <section id="your-images" aria-labelledby="gallery-heading">
       <h2 id="gallery-heading" className="section-title">Your images</h2>
       <ul className="gallery">
         {gallery.data.map((g) => (
