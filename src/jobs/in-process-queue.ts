@@ -19,6 +19,7 @@ import {
   type StartOptions,
   type StopOptions,
 } from './jobs.ts';
+import { CoalescingPump } from './coalescing-pump.ts';
 
 /**
  * The predicate of the partial unique index `jobs_singleton_active`, as literal SQL: SQLite only
@@ -96,8 +97,10 @@ export class InProcessJobQueue implements JobQueue {
   #started = false;
   #stopping = false;
   #pollTimer: NodeJS.Timeout | undefined;
-  #pumping = false;
-  #pumpAgain = false;
+  readonly #pumper = new CoalescingPump(() => this.#pump(), {
+    active: () => this.#started,
+    onError: (error) => this.#logger?.error({ err: describeJobError(error) }, 'claiming jobs failed'),
+  });
 
   constructor(db: Kysely<Database>, options: InProcessQueueOptions = {}) {
     this.#db = db;
@@ -237,20 +240,7 @@ export class InProcessJobQueue implements JobQueue {
 
   /** Claims and starts due jobs up to the concurrency limit; re-entrant calls coalesce. */
   #wake(): void {
-    if (this.#pumping) {
-      this.#pumpAgain = true;
-      return;
-    }
-    this.#pumping = true;
-    void this.#pump()
-      .catch((error: unknown) => this.#logger?.error({ err: describeJobError(error) }, 'claiming jobs failed'))
-      .finally(() => {
-        this.#pumping = false;
-        if (this.#pumpAgain && this.#started) {
-          this.#pumpAgain = false;
-          this.#wake();
-        }
-      });
+    this.#pumper.wake();
   }
 
   async #pump(): Promise<void> {

@@ -20,6 +20,7 @@ import {
   type StopOptions,
 } from './jobs.ts';
 import type { JobState } from '../db/schema.ts';
+import { CoalescingPump } from './coalescing-pump.ts';
 
 export interface PgBossQueueOptions {
   /** The application's PostgreSQL database: pg-boss keeps its tables there, in `schema`. */
@@ -104,8 +105,10 @@ export class PgBossJobQueue implements JobQueue {
   #concurrency = 1;
   #started = false;
   #pollTimer: NodeJS.Timeout | undefined;
-  #pumping = false;
-  #pumpAgain = false;
+  readonly #pumper = new CoalescingPump(() => this.#pump(), {
+    active: () => this.#started,
+    onError: (error) => this.#logger?.error({ err: describeJobError(error) }, 'claiming jobs failed'),
+  });
   #rotation = 0;
   #closed = false;
   readonly #channel: string;
@@ -363,20 +366,7 @@ export class PgBossJobQueue implements JobQueue {
 
   /** Claims and starts due jobs up to the concurrency limit; re-entrant calls coalesce. */
   #wake(): void {
-    if (this.#pumping) {
-      this.#pumpAgain = true;
-      return;
-    }
-    this.#pumping = true;
-    void this.#pump()
-      .catch((error: unknown) => this.#logger?.error({ err: describeJobError(error) }, 'claiming jobs failed'))
-      .finally(() => {
-        this.#pumping = false;
-        if (this.#pumpAgain && this.#started) {
-          this.#pumpAgain = false;
-          this.#wake();
-        }
-      });
+    this.#pumper.wake();
   }
 
   async #pump(): Promise<void> {

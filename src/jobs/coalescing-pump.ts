@@ -1,0 +1,34 @@
+/**
+ * Runs `pump` when woken. Wakes that arrive while it runs coalesce into one more run right after,
+ * so a burst of enqueues, notifications and finished jobs costs one claim pass, never a pile of them.
+ */
+export class CoalescingPump {
+  readonly #pump: () => Promise<void>;
+  readonly #active: () => boolean;
+  readonly #onError: (error: unknown) => void;
+  #running = false;
+  #again = false;
+
+  constructor(pump: () => Promise<void>, options: { active: () => boolean; onError: (error: unknown) => void }) {
+    this.#pump = pump;
+    this.#active = options.active;
+    this.#onError = options.onError;
+  }
+
+  wake(): void {
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = true;
+    void this.#pump()
+      .catch(this.#onError)
+      .finally(() => {
+        this.#running = false;
+        if (this.#again && this.#active()) {
+          this.#again = false;
+          this.wake();
+        }
+      });
+  }
+}
