@@ -4,12 +4,15 @@ import { sql, SqliteAdapter, type Kysely } from 'kysely';
 import type { z } from 'zod';
 import type { Database } from '../db/schema.ts';
 import {
+  addDefinitions,
   assertHandled,
+  definitionFor,
+  jobNames,
+  settledWithin,
   assertMaxAttempts,
   describeJobError,
   retryDelayMs,
   serializePayload,
-  UnknownJobError,
   type AnyJobDefinition,
   type EnqueueOptions,
   type JobInfo,
@@ -115,19 +118,14 @@ export class InProcessJobQueue implements JobQueue {
   }
 
   register(...definitions: AnyJobDefinition[]): void {
-    if (this.#started) throw new Error('Register job definitions before start().');
-    for (const d of definitions) {
-      if (this.#definitions.has(d.name)) throw new Error(`Job ${d.name} is registered twice.`);
-      this.#definitions.set(d.name, d);
-    }
+    addDefinitions(this.#definitions, definitions, this.#started);
   }
 
   enqueue<S extends z.ZodType>(job: JobSpec<S>, payload: z.input<S>, options?: EnqueueOptions): Promise<string | null>;
   enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<string | null>;
   async enqueue(job: string | JobSpec, payload: unknown, options: EnqueueOptions = {}): Promise<string | null> {
-    const name = typeof job === 'string' ? job : job.name;
-    const definition = this.#definitions.get(name);
-    if (!definition) throw new UnknownJobError(name);
+    const definition = definitionFor(this.#definitions, job);
+    const name = definition.name;
     const json = serializePayload(definition, payload);
     const maxAttempts = options.maxAttempts ?? definition.maxAttempts;
     assertMaxAttempts(maxAttempts);
@@ -172,7 +170,7 @@ export class InProcessJobQueue implements JobQueue {
 
   async verifyHandlers(required: Iterable<string | JobSpec> = []): Promise<void> {
     const registered = new Set(this.#definitions.keys());
-    const requiredNames = [...required].map((r) => (typeof r === 'string' ? r : r.name));
+    const requiredNames = jobNames(required);
     const stored = await this.#db.selectFrom('jobs').select('name').distinct().where('state', 'in', ['queued', 'running']).execute();
     assertHandled([...requiredNames, ...stored.map((r) => r.name)], registered);
   }
@@ -194,11 +192,7 @@ export class InProcessJobQueue implements JobQueue {
     this.#started = false;
     clearTimeout(this.#pollTimer);
     for (const r of this.#running.values()) r.controller.abort(new Error('The job queue is stopping.'));
-    const all = Promise.allSettled([...this.#running.values()].map((r) => r.done));
-    const timeoutMs = options.timeoutMs ?? 10_000;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+    await settledWithin([...this.#running.values()].map((r) => r.done), options.timeoutMs ?? 10_000);
     // Handlers that ignored the abort: give their jobs back so the next start runs them again.
     for (const r of this.#running.values()) await this.#release(r);
   }

@@ -196,6 +196,35 @@ export function assertMaxAttempts(value: number): void {
   if (!Number.isInteger(value) || value < 1 || value > 1_000) throw new Error(`maxAttempts must be an integer from 1 to 1000 (got ${value}).`);
 }
 
+/** Adds definitions to an adapter's catalog: only before start(), each name once. */
+export function addDefinitions(catalog: Map<string, AnyJobDefinition>, definitions: AnyJobDefinition[], started: boolean): void {
+  if (started) throw new Error('Register job definitions before start().');
+  for (const d of definitions) {
+    if (catalog.has(d.name)) throw new Error(`Job ${d.name} is registered twice.`);
+    catalog.set(d.name, d);
+  }
+}
+
+/** The registered definition a job name or spec refers to; UnknownJobError when there is none. */
+export function definitionFor(catalog: ReadonlyMap<string, AnyJobDefinition>, job: string | JobSpec): AnyJobDefinition {
+  const name = typeof job === 'string' ? job : job.name;
+  const definition = catalog.get(name);
+  if (!definition) throw new UnknownJobError(name);
+  return definition;
+}
+
+/** The names `verifyHandlers()` was asked about. */
+export function jobNames(required: Iterable<string | JobSpec>): string[] {
+  return [...required].map((r) => (typeof r === 'string' ? r : r.name));
+}
+
+/** Waits until every handler run settled, or `timeoutMs` passed, whichever comes first (stop()). */
+export async function settledWithin(runs: Iterable<Promise<unknown>>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.allSettled(runs), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  clearTimeout(timer);
+}
+
 /** Throws MissingJobHandlersError naming every used name that has no registered handler. */
 export function assertHandled(used: Iterable<string>, registered: ReadonlySet<string>): void {
   const missing = [...new Set(used)].filter((name) => !registered.has(name)).sort();

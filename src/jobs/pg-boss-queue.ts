@@ -3,13 +3,16 @@ import pg from 'pg';
 import { PgBoss, fromKysely, type Db as PgBossDb, type JobWithMetadata } from 'pg-boss';
 import type { z } from 'zod';
 import {
+  addDefinitions,
   assertHandled,
+  definitionFor,
+  jobNames,
+  settledWithin,
   assertMaxAttempts,
   describeJobError,
   InvalidJobPayloadError,
   retryDelayMs,
   serializePayload,
-  UnknownJobError,
   type AnyJobDefinition,
   type EnqueueOptions,
   type JobInfo,
@@ -132,19 +135,14 @@ export class PgBossJobQueue implements JobQueue {
   }
 
   register(...definitions: AnyJobDefinition[]): void {
-    if (this.#started) throw new Error('Register job definitions before start().');
-    for (const d of definitions) {
-      if (this.#definitions.has(d.name)) throw new Error(`Job ${d.name} is registered twice.`);
-      this.#definitions.set(d.name, d);
-    }
+    addDefinitions(this.#definitions, definitions, this.#started);
   }
 
   enqueue<S extends z.ZodType>(job: JobSpec<S>, payload: z.input<S>, options?: EnqueueOptions): Promise<string | null>;
   enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<string | null>;
   async enqueue(job: string | JobSpec, payload: unknown, options: EnqueueOptions = {}): Promise<string | null> {
-    const name = typeof job === 'string' ? job : job.name;
-    const definition = this.#definitions.get(name);
-    if (!definition) throw new UnknownJobError(name);
+    const definition = definitionFor(this.#definitions, job);
+    const name = definition.name;
     const data: unknown = JSON.parse(serializePayload(definition, payload));
     if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new InvalidJobPayloadError(name, 'pg-boss stores payloads as JSON objects');
     const maxAttempts = options.maxAttempts ?? definition.maxAttempts;
@@ -180,7 +178,7 @@ export class PgBossJobQueue implements JobQueue {
 
   async verifyHandlers(required: Iterable<string | JobSpec> = []): Promise<void> {
     const registered = new Set(this.#definitions.keys());
-    const requiredNames = [...required].map((r) => (typeof r === 'string' ? r : r.name));
+    const requiredNames = jobNames(required);
     await this.#ready();
     const { rows } = await this.#pool.query<{ name: string }>(
       `select q.name from ${this.#schema}.queue q
@@ -209,10 +207,7 @@ export class PgBossJobQueue implements JobQueue {
     await listener?.end().catch(() => undefined);
     if (wasStarted) {
       for (const r of this.#running.values()) r.controller.abort(new Error('The job queue is stopping.'));
-      const all = Promise.allSettled([...this.#running.values()].map((r) => r.done));
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, options.timeoutMs ?? 10_000)))]);
-      clearTimeout(timer);
+      await settledWithin([...this.#running.values()].map((r) => r.done), options.timeoutMs ?? 10_000);
       // Handlers that ignored the abort: give their jobs back so another worker runs them again.
       for (const r of this.#running.values()) await this.#release(r.claim).catch(() => undefined);
     }
