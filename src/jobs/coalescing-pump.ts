@@ -31,4 +31,10 @@ export class CoalescingPump {
         }
       });
   }
+
+  /** Wakes after `ms` (e.g. once a delayed rerun is due), unless the pump is no longer active then. */
+  wakeIn(ms: number): void {
+    const timer = setTimeout(() => this.#active() && this.wake(), Math.max(0, ms) + 1);
+    timer.unref();
+  }
 }

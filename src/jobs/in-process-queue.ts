@@ -379,9 +379,8 @@ export class InProcessJobQueue implements JobQueue {
 
   /** Delayed work shorter than the poll interval should not wait for the next poll. */
   #scheduleWakeIn(ms: number): void {
-    if (ms >= this.#pollIntervalMs) return;
-    const t = setTimeout(() => this.#started && this.#wake(), Math.max(0, ms) + 1);
-    t.unref();
+    // The next poll comes first anyway.
+    if (ms < this.#pollIntervalMs) this.#pumper.wakeIn(ms);
   }
 
   /**
