@@ -54,7 +54,7 @@ async function run(workers: number) {
     // One DATA_DIR for every process: on one machine the local blob directory is shared storage.
     const env: Record<string, string> = {
       DATABASE_URL: testDb.location, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', JOB_CONCURRENCY: '32',
-      REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', TRAINING_POLL_SECONDS: '0.5',
+      ...emu.platformEnv(), TRAINING_POLL_SECONDS: '0.5',
       API_RATE_LIMIT_PER_MIN: '1000000',
     };
     const base = `http://127.0.0.1:${port}`;

@@ -62,7 +62,7 @@ try {
   const base = `http://127.0.0.1:${port}`;
   server = await startProcess(['bin/theway.js', 'serve'], {
     DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', API_RATE_LIMIT_PER_MIN: '100000000',
-    REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras',
+    ...emu.platformEnv(),
     PUBLIC_URL: base, TRAINING_POLL_SECONDS: '3600',
   }, `${base}/api/health`);
   void training;

@@ -40,7 +40,7 @@ async function run(mode: 'polling' | 'webhooks') {
     const { remoteIds } = await seed(emu, dataDir, mode === 'webhooks' ? `${base}/api/webhooks/replicate` : null);
     const env: Record<string, string> = {
       DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', JOB_CONCURRENCY: '32',
-      REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras',
+      ...emu.platformEnv(),
       ...(mode === 'polling' ? { TRAINING_POLL_SECONDS: '5' } : { PUBLIC_URL: base, TRAINING_POLL_SECONDS: '3600' }),
     };
     // The worker role has no HTTP server: wait for it by watching the rows instead of a health URL.

@@ -196,7 +196,7 @@ describe('every page on a phone (390×844, touch)', () => {
     // Full-size outputs (1024 px), as Replicate returns them: wider than any phone.
     emu = await startReplicateEmulator({ bootMs: 100, outputScale: 1 });
     const started = Promise.all([
-      startServer({ env: { REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', TRAINING_POLL_SECONDS: '0.2' } }),
+      startServer({ env: { ...emu.platformEnv(), TRAINING_POLL_SECONDS: '0.2' } }),
       launchBrowser({ viewport: PHONE, screen: PHONE, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }),
     ]);
     const photos: Buffer[] = [];

@@ -29,7 +29,7 @@ describe('training in the browser (Replicate emulator)', () => {
     }
     // Slow enough (a few seconds of training) that the page visibly moves through the stages.
     emu = await startReplicateEmulator({ speed: 0.04, bootMs: 400 });
-    server = await startServer({ env: { REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', TRAINING_POLL_SECONDS: '0.2' } });
+    server = await startServer({ env: { ...emu.platformEnv(), TRAINING_POLL_SECONDS: '0.2' } });
     browser = await launchBrowser({ baseURL: server.url });
     page = await browser.context.newPage();
     // Browser-side errors, printed with a failure: a blank page otherwise says nothing.

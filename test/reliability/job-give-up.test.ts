@@ -20,7 +20,7 @@ describe('training jobs at their last attempt', () => {
 
   beforeAll(async () => {
     emu = await startReplicateEmulator({ speed: 2, bootMs: 60 });
-    t = await startTestApp('sqlite', { REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', TRAINING_POLL_SECONDS: '0.05' }, { worker: true });
+    t = await startTestApp('sqlite', { ...emu.platformEnv(), TRAINING_POLL_SECONDS: '0.05' }, { worker: true });
     owner = await t.newUser();
   });
   afterAll(async () => {

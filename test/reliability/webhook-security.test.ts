@@ -199,7 +199,7 @@ describe.each(DIALECTS)('Replicate webhook security (%s)', (dialect) => {
   beforeAll(async () => {
     emu = await startReplicateEmulator({ speed: 2, bootMs: 60 });
     // PUBLIC_URL turns webhooks on; nothing is ever sent to it (no training runs on the emulator).
-    t = await startTestApp(dialect, { REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', PUBLIC_URL: 'http://127.0.0.1:9' });
+    t = await startTestApp(dialect, { ...emu.platformEnv(), PUBLIC_URL: 'http://127.0.0.1:9' });
     const owner = await t.newUser();
     modelId = (await insertModel(t.ctx.db.kysely, owner.id, { name: 'Webhook target' })).id;
     const training = await insertTraining(t.ctx.db.kysely, owner.id, modelId, {

@@ -22,7 +22,7 @@ describe.each(DIALECTS)('generating with a trained model (%s)', (dialect) => {
 
   beforeAll(async () => {
     emu = await startReplicateEmulator({ speed: 4, bootMs: 30, predictionMs: 60 });
-    t = await startTestApp(dialect, { REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', TRAINING_POLL_SECONDS: '0.03', GENERATION_MAX_CONCURRENT: '6', GENERATION_MAX_PER_HOUR: '40' }, { worker: true });
+    t = await startTestApp(dialect, { ...emu.platformEnv(), TRAINING_POLL_SECONDS: '0.03', GENERATION_MAX_CONCURRENT: '6', GENERATION_MAX_PER_HOUR: '40' }, { worker: true });
     owner = await t.newUser();
     stranger = await t.newUser();
     const trained = await trainOnEmulator(t, owner, { name: 'Rex the dog', baseModel: 'flux-dev', firstSeed: 9100 });
@@ -308,7 +308,7 @@ describe.each(DIALECTS)('generating with an SDXL model (%s)', (dialect) => {
 
   beforeAll(async () => {
     emu = await startReplicateEmulator({ speed: 4, bootMs: 30, predictionMs: 60 });
-    t = await startTestApp(dialect, { REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', TRAINING_POLL_SECONDS: '0.03' }, { worker: true });
+    t = await startTestApp(dialect, { ...emu.platformEnv(), TRAINING_POLL_SECONDS: '0.03' }, { worker: true });
     owner = await t.newUser();
     ({ modelId } = await trainOnEmulator(t, owner, { name: 'Rex the dog', baseModel: 'sdxl', firstSeed: 9300 }));
   }, 60_000);

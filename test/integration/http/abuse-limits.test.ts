@@ -151,7 +151,7 @@ describe('the global API limit', () => {
 describe('the hourly generation quota', () => {
   it('says when to come back, in the message and in Retry-After', { timeout: 90_000 }, async () => {
     const emu = await startReplicateEmulator({ speed: 4, bootMs: 30, predictionMs: 60 });
-    const t = await startTestApp('sqlite', { REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', TRAINING_POLL_SECONDS: '0.03', GENERATION_MAX_PER_HOUR: '1' }, { worker: true });
+    const t = await startTestApp('sqlite', { ...emu.platformEnv(), TRAINING_POLL_SECONDS: '0.03', GENERATION_MAX_PER_HOUR: '1' }, { worker: true });
     try {
       const owner = await t.newUser();
       const { modelId } = await trainOnEmulator(t, owner, { name: 'Quota dog', baseModel: 'flux-dev', firstSeed: 6100 });

@@ -16,7 +16,7 @@ describe('training on Replicate (emulator), polling only', () => {
 
   beforeAll(async () => {
     emu = await startReplicateEmulator({ speed: 2, bootMs: 60 });
-    t = await startTestApp('sqlite', { REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', TRAINING_POLL_SECONDS: '0.03' }, { worker: true });
+    t = await startTestApp('sqlite', { ...emu.platformEnv(), TRAINING_POLL_SECONDS: '0.03' }, { worker: true });
     owner = await t.newUser();
   });
   afterAll(async () => {
@@ -181,7 +181,7 @@ describe('training webhooks', () => {
     const reserved = await probe.app.listen({ port: 0, host: '127.0.0.1' });
     const port = new URL(reserved).port;
     await probe.close();
-    t = await startTestApp('sqlite', { REPLICATE_API_TOKEN: emu.token, REPLICATE_BASE_URL: emu.baseUrl, REPLICATE_DESTINATION: 'theway/loras', PUBLIC_URL: `http://127.0.0.1:${port}`, TRAINING_POLL_SECONDS: '30' }, { worker: true });
+    t = await startTestApp('sqlite', { ...emu.platformEnv(), PUBLIC_URL: `http://127.0.0.1:${port}`, TRAINING_POLL_SECONDS: '30' }, { worker: true });
     base = await t.app.listen({ port: Number(port), host: '127.0.0.1' });
     owner = await t.newUser();
   });

@@ -120,6 +120,8 @@ export interface ReplicateEmulator {
   token: string;
   owner: string;
   webhookSecret: string;
+  /** The platform's settings that point it at this emulator (token, API address, destination `theway/loras`). */
+  platformEnv(): { REPLICATE_API_TOKEN: string; REPLICATE_BASE_URL: string; REPLICATE_DESTINATION: string };
   /** Every API call received, in order. */
   requests: RecordedRequest[];
   /** Every webhook attempt, in order. */
@@ -929,6 +931,7 @@ export async function startReplicateEmulator(options: EmulatorOptions = {}): Pro
     token,
     owner,
     webhookSecret,
+    platformEnv: () => ({ REPLICATE_API_TOKEN: token, REPLICATE_BASE_URL: `${origin}/v1`, REPLICATE_DESTINATION: 'theway/loras' }),
     requests,
     webhooks: webhooks.deliveries,
     trainingIds: () => [...trainings.values()].sort((a, b) => a.seq - b.seq).map((t) => t.id),
