@@ -1,6 +1,6 @@
 /**
  * bench/tracking: one process tracking 1,000 concurrent trainings on the Replicate emulator,
- * first by polling only (`theway worker`), then by webhooks only (`theway serve` with a public
+ * first by polling only (`theway serve`, polling every 5 s), then by webhooks only (`theway serve` with a public
  * URL, polling slowed to once an hour). Reports CPU seconds per training-hour tracked and the lag
  * from an emulator status change to the row update (p50/p99).
  *
@@ -43,13 +43,9 @@ async function run(mode: 'polling' | 'webhooks') {
       ...emu.platformEnv(),
       ...(mode === 'polling' ? { TRAINING_POLL_SECONDS: '5' } : { PUBLIC_URL: base, TRAINING_POLL_SECONDS: '3600' }),
     };
-    // The worker role has no HTTP server: wait for it by watching the rows instead of a health URL.
-    if (mode === 'polling') {
-      const { spawn } = await import('node:child_process');
-      proc = spawn(process.execPath, ['bin/theway.js', 'worker'], { cwd: join(import.meta.dirname, '..'), env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-    } else {
-      proc = await startProcess(['bin/theway.js', 'serve'], env, `${base}/api/health`);
-    }
+    // `serve` in both modes: on SQLite the worker role is refused (it needs PostgreSQL), and an idle
+    // web server adds nothing measurable to the CPU figure.
+    proc = await startProcess(['bin/theway.js', 'serve'], env, `${base}/api/health`);
     const db = openDatabase({ sqliteFile: join(dataDir, 'theway.db') });
     const seen = new Map<string, { processing?: number; succeeded?: number }>();
     const cpu0 = cpuSecondsOf(proc.pid!);
