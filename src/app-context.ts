@@ -100,10 +100,12 @@ export async function createAppContext(config: Config, options: AppContextOption
   const replicate = config.replicate.token
     ? new ReplicateClient({ token: config.replicate.token, baseUrl: config.replicate.baseUrl, timeoutMs: config.replicate.timeoutMs, userAgent: `theway/${VERSION}`, logger: logger.child({ component: 'replicate' }) })
     : null;
+  const storageQuota = new StorageQuota({ usage: new StorageUsageRepository(db.kysely), limitBytes: config.quotas.storageBytesPerUser });
   const datasets = new DatasetService({
     repo: new DatasetRepository(db.kysely),
     models,
     storage,
+    quota: storageQuota,
     limits: {
       maxConcurrentDecodes: config.datasets.maxConcurrentDecodes,
       maxImageBytes: config.datasets.maxImageBytes,
@@ -150,6 +152,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     events,
     provider: replicate ? new ReplicateGenerationProvider(replicate) : null,
     limits: { ...config.generations, pollIntervalMs: Math.min(2_000, config.trainings.pollIntervalMs) },
+    quota: storageQuota,
   });
   jobs.register(...generationJobDefinitions(generations));
   models.addDeletionHook((modelId) => generations.deleteModelFiles(modelId));
@@ -198,7 +201,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     userWebhooks,
     generations,
     rateLimitStore: rateLimits ? sharedRateLimitStore(rateLimits) : null,
-    storageQuota: new StorageQuota({ usage: new StorageUsageRepository(db.kysely), limitBytes: config.quotas.storageBytesPerUser }),
+    storageQuota,
     replicate,
     checkDatabase: async () => {
       await sql`select 1`.execute(db.kysely);

@@ -11,15 +11,22 @@ export class DatasetRepository {
     this.#db = db;
   }
 
-  /** Inserts unless the same content is already in this model's dataset; returns the row either way. */
   /** Model lists show each model's image count: any change to it invalidates the cached lists. */
   async #touchModelLists(db: Kysely<Database>, modelId: string): Promise<void> {
     const model = await db.selectFrom('models').select(['owner_id', 'visibility']).where('id', '=', modelId).executeTakeFirst();
     if (model) await bumpRevisions(db, [ownerModelsKey(model.owner_id), ...(model.visibility === 'public' ? [PUBLIC_MODELS_KEY] : [])]);
   }
 
-  async insertOrFind(row: DatasetImageRow): Promise<{ row: DatasetImageRow; created: boolean }> {
+  /**
+   * Inserts unless the same content is already in this model's dataset; returns the row either way.
+   * `admit` runs in the inserting transaction first and may refuse the row (returning why).
+   */
+  async insertOrFind(row: DatasetImageRow, admit?: (trx: Kysely<Database>) => Promise<string | null>): Promise<{ row: DatasetImageRow; created: boolean } | { refused: string }> {
     const inserted = await this.#db.transaction().execute(async (trx) => {
+      if (admit && !(await this.findBySha(row.model_id, row.sha256, trx))) {
+        const refused = await admit(trx);
+        if (refused !== null) return { refused };
+      }
       const id = await trx
         .insertInto('dataset_images')
         .values(row)
@@ -29,14 +36,15 @@ export class DatasetRepository {
       if (id) await this.#touchModelLists(trx, row.model_id);
       return id;
     });
+    if (inserted && 'refused' in inserted) return inserted;
     if (inserted) return { row, created: true };
     const existing = await this.findBySha(row.model_id, row.sha256);
     if (!existing) throw new Error('An image conflicted on content but cannot be found.');
     return { row: existing, created: false };
   }
 
-  findBySha(modelId: string, sha256: string): Promise<DatasetImageRow | undefined> {
-    return this.#db.selectFrom('dataset_images').selectAll().where('model_id', '=', modelId).where('sha256', '=', sha256).executeTakeFirst();
+  findBySha(modelId: string, sha256: string, db: Kysely<Database> = this.#db): Promise<DatasetImageRow | undefined> {
+    return db.selectFrom('dataset_images').selectAll().where('model_id', '=', modelId).where('sha256', '=', sha256).executeTakeFirst();
   }
 
   findImage(modelId: string, imageId: string): Promise<DatasetImageRow | undefined> {
@@ -47,8 +55,8 @@ export class DatasetRepository {
     return this.#db.selectFrom('dataset_images').selectAll().where('model_id', '=', modelId).orderBy('created_at').orderBy('id').execute();
   }
 
-  async countImages(modelId: string): Promise<number> {
-    const row = await this.#db.selectFrom('dataset_images').select((eb) => eb.fn.countAll<number>().as('n')).where('model_id', '=', modelId).executeTakeFirstOrThrow();
+  async countImages(modelId: string, db: Kysely<Database> = this.#db): Promise<number> {
+    const row = await db.selectFrom('dataset_images').select((eb) => eb.fn.countAll<number>().as('n')).where('model_id', '=', modelId).executeTakeFirstOrThrow();
     return Number(row.n);
   }
 

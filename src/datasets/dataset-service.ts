@@ -16,6 +16,7 @@ import { assessDataset, checkImage, type Badge, type DatasetReport } from './ima
 import { writeTrainingPackage } from './image/training-package.ts';
 import type { TrainingResolution } from './image/thresholds.ts';
 import type { DatasetImageRow, DatasetRepository } from './dataset-repository.ts';
+import type { StorageQuota } from '../quotas/storage-quota.ts';
 import { deriveTriggerWord, trainingCaption, triggerWordProblem } from './trigger-word.ts';
 
 /**
@@ -74,11 +75,13 @@ export class DatasetService implements TrainingDatasets {
   readonly #models: ModelService;
   readonly #storage: BlobStorage;
   readonly #limits: DatasetLimits;
+  readonly #quota: Pick<StorageQuota, 'refusalWithin'>;
   readonly #decodes: Semaphore;
   readonly #now: () => Date;
 
-  constructor(deps: { repo: DatasetRepository; models: ModelService; storage: BlobStorage; limits: DatasetLimits; now?: () => Date }) {
+  constructor(deps: { repo: DatasetRepository; models: ModelService; storage: BlobStorage; limits: DatasetLimits; quota: Pick<StorageQuota, 'refusalWithin'>; now?: () => Date }) {
     this.#repo = deps.repo;
+    this.#quota = deps.quota;
     this.#models = deps.models;
     this.#storage = deps.storage;
     this.#limits = deps.limits;
@@ -103,18 +106,18 @@ export class DatasetService implements TrainingDatasets {
       }
       const head = await readHead(file.path);
       const kind = sniff(head);
-      if (kind.kind === 'zip') results.push(...(await this.#addZip(modelId, name, file.path)));
-      else results.push(await this.#addImage(modelId, name, file.path));
+      if (kind.kind === 'zip') results.push(...(await this.#addZip(viewer.id, modelId, name, file.path)));
+      else results.push(await this.#addImage(viewer.id, modelId, name, file.path));
     }
     return results;
   }
 
-  async #addZip(modelId: string, archive: string, path: string): Promise<UploadResult[]> {
+  async #addZip(ownerId: string, modelId: string, archive: string, path: string): Promise<UploadResult[]> {
     const results: UploadResult[] = [];
     try {
       for await (const item of readImageZip(path, { name: archive, limits: { maxEntries: this.#limits.maxZipEntries, maxTotalInflatedBytes: this.#limits.maxZipInflatedBytes, maxEntryBytes: this.#limits.maxImageBytes } })) {
         if (item.kind === 'skipped') results.push({ filename: `${archive}/${item.path}`, status: 'skipped', reason: item.reason });
-        else results.push(await this.#addImage(modelId, safeName(item.name), item.data, item.caption));
+        else results.push(await this.#addImage(ownerId, modelId, safeName(item.name), item.data, item.caption));
       }
     } catch (error) {
       if (!(error instanceof ZipRejectedError)) throw error;
@@ -131,7 +134,7 @@ export class DatasetService implements TrainingDatasets {
     return results;
   }
 
-  async #addImage(modelId: string, name: string, source: string | Buffer, caption?: string): Promise<UploadResult> {
+  async #addImage(ownerId: string, modelId: string, name: string, source: string | Buffer, caption?: string): Promise<UploadResult> {
     let processed;
     try {
       processed = await this.#decodes.run(() => processImage(source, { name, maxBytes: this.#limits.maxImageBytes, maxPixels: this.#limits.maxImagePixels }));
@@ -141,9 +144,8 @@ export class DatasetService implements TrainingDatasets {
     }
     const existing = await this.#repo.findBySha(modelId, processed.sha256);
     if (existing) return { filename: name, status: 'duplicate', image: this.#view(existing) };
-    if ((await this.#repo.countImages(modelId)) >= this.#limits.maxImages) {
-      return { filename: name, status: 'rejected', error: { code: 'too_many_images', message: `"${name}": this model already has ${this.#limits.maxImages} images, the most a dataset may hold. The guide recommends 15–20; remove some first.` } };
-    }
+    const tooMany = { filename: name, status: 'rejected', error: { code: 'too_many_images', message: `"${name}": this model already has ${this.#limits.maxImages} images, the most a dataset may hold. The guide recommends 15–20; remove some first.` } } as const;
+    if ((await this.#repo.countImages(modelId)) >= this.#limits.maxImages) return tooMany;
     // Content-addressed keys: a retried upload writes the same keys, so nothing is left twice.
     const imageKey = `models/${modelId}/images/${processed.sha256}.jpg`;
     const thumbKey = `models/${modelId}/thumbs/${processed.sha256}.webp`;
@@ -170,17 +172,30 @@ export class DatasetService implements TrainingDatasets {
       caption: caption?.slice(0, 2000) ?? '',
       created_at: this.#now().toISOString(),
     };
-    try {
-      const { row: stored, created } = await this.#repo.insertOrFind(row);
-      return { filename: name, status: created ? 'added' : 'duplicate', image: this.#view(stored) };
-    } catch (error) {
-      // The row never landed (e.g. the model was deleted meanwhile): leave no blob behind.
+    const dropBlobsUnlessUsed = async () => {
       if (!(await this.#repo.isKeyUsed(modelId, processed.sha256).catch(() => true))) {
         await this.#storage.delete(imageKey);
         await this.#storage.delete(thumbKey);
       }
+    };
+    let outcome;
+    try {
+      // Uploads running side by side each passed the checks above; here they are decided one at a time.
+      outcome = await this.#repo.insertOrFind(row, async (trx) => {
+        if ((await this.#repo.countImages(modelId, trx)) >= this.#limits.maxImages) return tooMany.error.message;
+        return this.#quota.refusalWithin(trx, ownerId, processed.bytes, `"${name}"`);
+      });
+    } catch (error) {
+      // The row never landed (e.g. the model was deleted meanwhile): leave no blob behind.
+      await dropBlobsUnlessUsed();
       throw error;
     }
+    if ('refused' in outcome) {
+      await dropBlobsUnlessUsed();
+      const code = outcome.refused === tooMany.error.message ? 'too_many_images' : 'storage_full';
+      return { filename: name, status: 'rejected', error: { code, message: outcome.refused } };
+    }
+    return { filename: name, status: outcome.created ? 'added' : 'duplicate', image: this.#view(outcome.row) };
   }
 
   /** Step 3's review: every image with its badges, and the dataset's readiness verdict. */

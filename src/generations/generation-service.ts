@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import sharp from 'sharp';
 import type { User } from '../accounts/types.ts';
 import type { ModelService } from '../models/model-service.ts';
+import type { StorageQuota } from '../quotas/storage-quota.ts';
 import type { BlobStorage } from '../storage/storage.ts';
 import type { EventBus } from '../events/event-bus.ts';
 import type { GenerationStatus } from '../db/schema.ts';
@@ -91,9 +92,11 @@ export class GenerationService {
   readonly #events: EventBus;
   readonly #provider: GenerationProvider | null;
   readonly #limits: GenerationLimits;
+  readonly #quota: Pick<StorageQuota, 'assertNotFull'>;
   readonly #now: () => Date;
 
-  constructor(deps: { repo: GenerationRepository; models: ModelService; storage: BlobStorage; jobs: JobQueue; events: EventBus; provider: GenerationProvider | null; limits: GenerationLimits; now?: () => Date }) {
+  constructor(deps: { repo: GenerationRepository; models: ModelService; storage: BlobStorage; jobs: JobQueue; events: EventBus; provider: GenerationProvider | null; limits: GenerationLimits; quota: Pick<StorageQuota, 'assertNotFull'>; now?: () => Date }) {
+    this.#quota = deps.quota;
     this.#repo = deps.repo;
     this.#models = deps.models;
     this.#storage = deps.storage;
@@ -147,6 +150,8 @@ export class GenerationService {
 
   async #createMany(viewer: User, modelId: string, requests: GenerationRequest[], batchId: string | null): Promise<GenerationView[]> {
     await this.#models.get(viewer, modelId); // another user's private model: 404
+    // Outputs are copied into storage as they arrive: a user at the cap would go past it.
+    await this.#quota.assertNotFull(viewer.id);
     const training = await this.#repo.readyTraining(modelId);
     if (!training?.output_version) throw conflict('This model has no trained version yet. Train it first, then generate.');
     const provider = this.#provider;

@@ -168,6 +168,22 @@ export class InProcessJobQueue implements JobQueue {
     return id;
   }
 
+  async runNow(job: string | JobSpec, singletonKey: string): Promise<boolean> {
+    const name = definitionFor(this.#definitions, job).name;
+    const now = this.#now().toISOString();
+    const moved = await this.#db
+      .updateTable('jobs')
+      .set({ run_after: now, updated_at: now })
+      .where('name', '=', name)
+      .where('singleton_key', '=', singletonKey)
+      .where('state', '=', 'queued')
+      .where('run_after', '>', now)
+      .executeTakeFirst();
+    if (moved.numUpdatedRows === 0n) return false;
+    if (this.#started) this.#wake();
+    return true;
+  }
+
   async verifyHandlers(required: Iterable<string | JobSpec> = []): Promise<void> {
     const registered = new Set(this.#definitions.keys());
     const requiredNames = jobNames(required);

@@ -147,6 +147,11 @@ export interface JobQueue {
    * unfinished job in storage has a handler here. start() runs the storage half itself.
    */
   verifyHandlers(required?: Iterable<string | JobSpec>): Promise<void>;
+  /**
+   * Brings the queued job of this name and singleton key forward to now, e.g. a poll whose answer
+   * arrived another way. Returns whether one was waiting; a running job is left alone.
+   */
+  runNow(job: string | JobSpec, singletonKey: string): Promise<boolean>;
   /** Begins running jobs. Rejects (and runs nothing) when verifyHandlers() fails. */
   start(options?: StartOptions): Promise<void>;
   /**

@@ -176,6 +176,20 @@ export class PgBossJobQueue implements JobQueue {
     return inserted;
   }
 
+  async runNow(job: string | JobSpec, singletonKey: string): Promise<boolean> {
+    const name = definitionFor(this.#definitions, job).name;
+    await this.#ready(name);
+    const moved = await this.#pool.query(
+      `update ${this.#schema}.job set start_after = now()
+        where name = $1 and singleton_key = $2 and state < 'active' and start_after > now()`,
+      [name, `${CALLER_KEY}${singletonKey}`],
+    );
+    if (moved.rowCount === 0) return false;
+    await this.#notify(name, {});
+    if (this.#started && !this.#listener) this.#wake();
+    return true;
+  }
+
   async verifyHandlers(required: Iterable<string | JobSpec> = []): Promise<void> {
     const registered = new Set(this.#definitions.keys());
     const requiredNames = jobNames(required);

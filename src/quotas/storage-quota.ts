@@ -1,3 +1,5 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import { AppError } from '../shared/errors.ts';
 import type { StorageUsageRepository } from './storage-usage-repository.ts';
 
@@ -33,12 +35,40 @@ export class StorageQuota {
    */
   async assertRoomFor(ownerId: string, incomingBytes: number): Promise<void> {
     const used = await this.#usage.usedBytes(ownerId);
-    if (used + incomingBytes <= this.limitBytes && used < this.limitBytes) return;
-    const standing = `You are using ${formatBytes(used)} of your ${formatBytes(this.limitBytes)} storage.`;
-    const fix = 'Delete training images, generations or models you no longer need to free space.';
+    if (this.#fits(used, incomingBytes)) return;
     const message = used >= this.limitBytes
-      ? `${standing} ${fix}`
-      : `This upload (${formatBytes(incomingBytes)}) does not fit: ${standing.charAt(0).toLowerCase()}${standing.slice(1)} ${fix} Or upload fewer files at once.`;
+      ? `${this.#standing(used)} ${FREE_SPACE}`
+      : `This upload (${formatBytes(incomingBytes)}) does not fit: ${lowerFirst(this.#standing(used))} ${FREE_SPACE} Or upload fewer files at once.`;
     throw new AppError('payload_too_large', message, { limit: 'storage_per_user', usedBytes: used, limitBytes: this.limitBytes, incomingBytes });
   }
+
+  /**
+   * The exact check, inside the transaction that records a new file of `bytes` (as stored): the
+   * owner's other such transactions wait, so concurrent uploads that each passed `assertRoomFor`
+   * cannot together pass the cap. Returns why the file does not fit, or null when it does.
+   */
+  async refusalWithin(trx: Kysely<Database>, ownerId: string, bytes: number, what: string): Promise<string | null> {
+    await this.#usage.lockOwner(trx, ownerId);
+    const used = await this.#usage.usedBytes(ownerId, trx);
+    if (this.#fits(used, bytes)) return null;
+    return `${what} (${formatBytes(bytes)}) does not fit: ${lowerFirst(this.#standing(used))} ${FREE_SPACE}`;
+  }
+
+  /** Refuses new work that would store files (a generation) once the user is at the cap. */
+  async assertNotFull(ownerId: string): Promise<void> {
+    const used = await this.#usage.usedBytes(ownerId);
+    if (used < this.limitBytes) return;
+    throw new AppError('payload_too_large', `${this.#standing(used)} ${FREE_SPACE}`, { limit: 'storage_per_user', usedBytes: used, limitBytes: this.limitBytes });
+  }
+
+  #fits(used: number, bytes: number): boolean {
+    return used < this.limitBytes && used + bytes <= this.limitBytes;
+  }
+
+  #standing(used: number): string {
+    return `You are using ${formatBytes(used)} of your ${formatBytes(this.limitBytes)} storage.`;
+  }
 }
+
+const FREE_SPACE = 'Delete training images, generations or models you no longer need to free space.';
+const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1);

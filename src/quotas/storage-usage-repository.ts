@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, SqliteAdapter, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 
 /**
@@ -13,21 +13,29 @@ export class StorageUsageRepository {
     this.#db = db;
   }
 
-  async usedBytes(ownerId: string): Promise<number> {
+  /**
+   * Inside a transaction: waits for the owner's other quota-checked writes to commit, so two uploads
+   * cannot both fit into the same free space. SQLite runs one transaction at a time already.
+   */
+  async lockOwner(trx: Kysely<Database>, ownerId: string): Promise<void> {
+    if (!(trx.getExecutor().adapter instanceof SqliteAdapter)) await sql`select id from users where id = ${ownerId} for update`.execute(trx);
+  }
+
+  async usedBytes(ownerId: string, db: Kysely<Database> = this.#db): Promise<number> {
     const [images, generated, weights] = await Promise.all([
-      this.#db
+      db
         .selectFrom('dataset_images')
         .innerJoin('models', 'models.id', 'dataset_images.model_id')
         .select((eb) => eb.fn.sum<string | number | null>('dataset_images.bytes').as('n'))
         .where('models.owner_id', '=', ownerId)
         .executeTakeFirst(),
-      this.#db
+      db
         .selectFrom('generation_images')
         .innerJoin('generations', 'generations.id', 'generation_images.generation_id')
         .select((eb) => eb.fn.sum<string | number | null>('generation_images.bytes').as('n'))
         .where('generations.owner_id', '=', ownerId)
         .executeTakeFirst(),
-      this.#db
+      db
         .selectFrom('trainings')
         .select((eb) => eb.fn.sum<string | number | null>('weights_bytes').as('n'))
         .where('owner_id', '=', ownerId)

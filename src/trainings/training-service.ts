@@ -340,6 +340,8 @@ export class TrainingService {
       });
       if (!applied) continue; // someone else moved it: re-read and decide again
       if (next === 'failed' || next === 'canceled') await this.#afterTerminal(row.model_id, row.id);
+      // Ended by a webhook: the tracker sleeping until its next poll can finish now instead of lingering.
+      if (next && isTerminal(next)) await this.#jobs.runNow(trackTrainingJob, trackingKey(trainingId));
       const updated = await this.#mustFind(trainingId);
       this.#publish(updated);
       return updated;
@@ -581,7 +583,7 @@ export class TrainingService {
   }
 
   async #ensureTracking(trainingId: string): Promise<void> {
-    await this.#jobs.enqueue(trackTrainingJob, { trainingId }, { singletonKey: `training-track:${trainingId}` });
+    await this.#jobs.enqueue(trackTrainingJob, { trainingId }, { singletonKey: trackingKey(trainingId) });
   }
 
   /**
@@ -724,3 +726,5 @@ function classifyFailureNextStep(row: TrainingRow): string {
   if (row.failure_kind === 'canceled') return classifyFailure(null, { canceledByUser: true }).nextStep;
   return classifyFailure(row.provider_error).nextStep;
 }
+
+const trackingKey = (trainingId: string) => `training-track:${trainingId}`;

@@ -124,6 +124,23 @@ export function describeJobQueueContract(name: string, makeFixture: () => Promis
       expect(seen).toEqual([{ id: 'now', n: 1 }]);
     });
 
+    it('runs a delayed job now when asked by its singleton key, and only that one', async () => {
+      await setup();
+      const seen: unknown[] = [];
+      const q = queue();
+      q.register(echo(seen));
+      await q.start();
+      const wanted = await q.enqueue('test.echo', { id: 'wanted' }, { singletonKey: 'poll:a', delayMs: 60_000 });
+      const other = await q.enqueue('test.echo', { id: 'other' }, { singletonKey: 'poll:b', delayMs: 60_000 });
+      expect(await q.runNow('test.echo', 'poll:missing')).toBe(false);
+      expect(await q.runNow('test.echo', 'poll:a')).toBe(true);
+      await until(async () => (await q.getJob(wanted!))?.state === 'succeeded', 'the job asked for');
+      expect((await q.getJob(other!))?.state).toBe('queued');
+      expect(seen).toEqual([{ id: 'wanted', n: 1 }]);
+      // Finished: nothing is waiting under that key any more.
+      expect(await q.runNow('test.echo', 'poll:a')).toBe(false);
+    });
+
     it('reruns a job that asks for it, without counting a failure', async () => {
       await setup();
       let runs = 0;

@@ -20,14 +20,14 @@ export function multipartBody(files: Array<{ name: string; data: Buffer; type?: 
  * Adds `count` distinct photo-like images to a model's dataset through the real service (real
  * decoding, real storage rows), the way an upload would.
  */
-export async function addDatasetImages(ctx: AppContext, owner: { id: string }, modelId: string, count: number, firstSeed = 100): Promise<UploadResult[]> {
+export async function addDatasetImages(ctx: AppContext, owner: { id: string }, modelId: string, count: number, firstSeed = 100, side = 1024): Promise<UploadResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'theway-ds-'));
   try {
     const viewer = { id: owner.id, email: '', displayName: '', role: 'user' as const, createdAt: '' };
     const files = [];
     for (let i = 0; i < count; i++) {
       const path = join(dir, `photo-${i}.jpg`);
-      writeFileSync(path, await photoJpeg({ width: 1024, height: 1024, seed: firstSeed + i }));
+      writeFileSync(path, await photoJpeg({ width: side, height: side, seed: firstSeed + i }));
       files.push({ filename: `photo-${i}.jpg`, path, truncated: false });
     }
     return await ctx.datasets.addUploads(viewer, modelId, (async function* () { yield* files; })());

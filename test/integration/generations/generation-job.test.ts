@@ -37,6 +37,7 @@ describe.each(DIALECTS)('the generation job and its rules (%s)', (dialect) => {
       events: t.ctx.events,
       provider: stub,
       limits: { maxConcurrent: 4, maxPerHour: 100, pollIntervalMs: 1234, ...options.limits },
+      quota: t.ctx.storageQuota,
       now: () => clock,
     });
     const row = await t.newUser();

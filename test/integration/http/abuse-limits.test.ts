@@ -6,7 +6,7 @@ import { FACTORY_PASSWORD, insertModel, insertTraining, insertUser } from '../..
 import { addDatasetImages, multipartBody } from '../../support/dataset-factories.ts';
 import { photoJpeg } from '../../support/images.ts';
 import { startReplicateEmulator } from '../../support/replicate-emulator/index.ts';
-import { trainOnEmulator } from '../../support/generation-factories.ts';
+import { insertReadyModel, trainOnEmulator } from '../../support/generation-factories.ts';
 
 /**
  * Abuse limits (issue #8): each one answers 429 (or 413 for sizes) with a message naming the
@@ -226,7 +226,7 @@ describe.each(DIALECTS)('per-user caps (%s)', (dialect) => {
       running.push(await insertTraining(t.ctx.db.kysely, owner.id, model.id, { status: name === 'Rex' ? 'processing' : 'queued', weights_key: null }));
     }
     const ready = await insertModel(t.ctx.db.kysely, owner.id, { name: 'Third' });
-    await addDatasetImages(t.ctx, owner, ready.id, 10, 4000);
+    await addDatasetImages(t.ctx, owner, ready.id, 10, 4000, 512); // small: the 1 MB storage cap below holds them
     const settings = { baseModel: 'flux-dev', preset: 'beginner', resolution: 512 };
     const refused = await t.request({ method: 'POST', url: `/api/models/${ready.id}/trainings`, as: owner, payload: settings });
     expect(refused.statusCode, refused.body).toBe(409);
@@ -237,7 +237,7 @@ describe.each(DIALECTS)('per-user caps (%s)', (dialect) => {
     // Another user's trainings do not count against this one.
     const other = await t.newUser();
     const theirs = await insertModel(t.ctx.db.kysely, other.id, { name: 'Theirs' });
-    await addDatasetImages(t.ctx, other, theirs.id, 10, 5000);
+    await addDatasetImages(t.ctx, other, theirs.id, 10, 5000, 512);
     expect((await t.request({ method: 'POST', url: `/api/models/${theirs.id}/trainings`, as: other, payload: settings })).statusCode).toBe(201);
 
     await t.ctx.db.kysely.updateTable('trainings').set({ status: 'succeeded' }).where('id', '=', running[0]!.id).execute();
@@ -269,10 +269,47 @@ describe.each(DIALECTS)('per-user caps (%s)', (dialect) => {
     expect(atCap.json().error.message).toMatch(/^You are using 1(\.\d)? MB of your 1 MB storage\. Delete training images, generations or models you no longer need to free space\.$/);
     expect(atCap.json().error.details).toMatchObject({ limit: 'storage_per_user', limitBytes: 1024 * 1024 });
     expect((await t.ctx.storageQuota.usage(owner.id)).usedBytes).toBeGreaterThan(1024 * 1024);
+    // Generated images are stored too: at the cap, a new generation is refused before anything is paid.
+    const { model: usable } = await insertReadyModel(t.ctx.db.kysely, owner.id);
+    const generation = await t.request({ method: 'POST', url: `/api/models/${usable.id}/generations`, as: owner, payload: { prompt: 'a dog on the moon' } });
+    expect(generation.statusCode, generation.body).toBe(413);
+    expect(generation.json().error.message).toMatch(/^You are using .* of your 1 MB storage\. Delete /);
+    expect(await t.ctx.db.kysely.selectFrom('generations').select('id').where('owner_id', '=', owner.id).execute()).toEqual([]);
 
     // Someone else's usage is their own.
     const other = await t.newUser();
     const theirs = await insertModel(t.ctx.db.kysely, other.id);
     expect((await upload(other, theirs.id, await photoJpeg({ width: 64, height: 64, seed: 4 }))).statusCode).toBe(200);
+  });
+
+  it('storage: uploads sent at the same time cannot pass the cap together', async () => {
+    const owner = await t.newUser();
+    const model = await insertModel(t.ctx.db.kysely, owner.id);
+    const photos = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => photoJpeg({ width: 1200, height: 1200, seed: 70 + i })));
+    // Each fits on its own (so each passes the early check on its declared size); together they do not.
+    for (const photo of photos) expect(photo.length).toBeLessThan(512 * 1024);
+    expect(photos.reduce((n, p) => n + p.length, 0)).toBeGreaterThan(1024 * 1024);
+    const answers = await Promise.all(
+      photos.map((data, i) => {
+        const body = multipartBody([{ name: `same-time-${i}.jpg`, data, type: 'image/jpeg' }]);
+        return t.request({ method: 'POST', url: `/api/models/${model.id}/images`, as: owner, headers: body.headers, payload: body.payload });
+      }),
+    );
+    const verdicts = answers.map((res) => (res.statusCode === 200 ? res.json().results[0] : res.statusCode === 422 ? res.json().error.details[0] : { status: res.statusCode }));
+    const added = verdicts.filter((v) => v.status === 'added');
+    const refused = verdicts.filter((v) => v.status === 'rejected');
+    expect(added.length).toBeGreaterThanOrEqual(1);
+    expect(added.length + refused.length).toBe(photos.length);
+    for (const r of refused) {
+      expect(r.error.code).toBe('storage_full');
+      expect(r.error.message).toMatch(/^"same-time-\d\.jpg" \(.*\) does not fit: you are using .* of your 1 MB storage\. Delete /);
+    }
+    expect((await t.ctx.storageQuota.usage(owner.id)).usedBytes).toBeLessThanOrEqual(1024 * 1024);
+    // What was refused left nothing behind.
+    const rows = await t.ctx.db.kysely.selectFrom('dataset_images').select('image_key').where('model_id', '=', model.id).execute();
+    expect(rows).toHaveLength(added.length);
+    const keys: string[] = [];
+    for await (const key of t.ctx.storage.list(`models/${model.id}/images/`)) keys.push(key);
+    expect(keys.sort()).toEqual(rows.map((r) => r.image_key).sort());
   });
 });

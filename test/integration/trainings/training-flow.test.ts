@@ -4,6 +4,7 @@ import { until } from '../../support/until.ts';
 import { startTestApp, type TestApp } from '../../support/test-app.ts';
 import { insertModel } from '../../support/factories.ts';
 import { addDatasetImages } from '../../support/dataset-factories.ts';
+import { listJobs } from '../../support/jobs.ts';
 import { signWebhook } from '../../../src/providers/replicate/webhook-signature.ts';
 
 
@@ -201,6 +202,8 @@ describe('training webhooks', () => {
     const delivered = emu.webhooks.filter((w) => w.trainingId === remoteId);
     expect(delivered.filter((w) => w.event === 'completed').map((w) => w.responseStatus)).toContain(200);
     expect(delivered.filter((w) => w.event === 'logs').map((w) => w.responseStatus)).toContain(200);
+    // The tracker asleep until its next poll (60 s with webhooks) is woken and ends now, not a minute later.
+    await until(() => listJobs(t.ctx, 'training.track'), (jobs) => jobs.every((j) => j.state === 'succeeded'), 'the tracker to finish', 15_000);
   });
 
   it('rejects forged, tampered and stale webhooks, and answers a replay as a duplicate', async () => {
