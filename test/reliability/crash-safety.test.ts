@@ -140,6 +140,10 @@ describe('crash safety: SIGKILL `theway serve` at random points and restart it',
     for (const [m, modelId] of modelIds.entries()) {
       // Submission: the Files API upload or the create call is in flight, or answered but unheard.
       const submission = pick(SUBMISSION_VARIANTS);
+      const tracking = pick(TRACKING_VARIANTS);
+      // Held from the start: on a slow machine the restart after the submission kill can outlast
+      // the whole (short) training, and the weights would be copied before a later hook existed.
+      const weightsHeld = tracking === 'copying-weights' ? emu.pause('download', 'before', (r) => r.path.endsWith('/trained_model.tar')) : undefined;
       let held: PausedRequest | undefined;
       if (submission === 'zip-upload-answered') held = emu.pause('uploadFile', 'after');
       if (submission === 'create-in-flight') held = emu.pause('createTraining', 'before');
@@ -155,14 +159,12 @@ describe('crash safety: SIGKILL `theway serve` at random points and restart it',
       await crash({ phase: 'submission', variant: submission, model: m }, held);
 
       // Tracking: mid-training (progress seen), or after success while the weights are copied.
-      const tracking = pick(TRACKING_VARIANTS);
-      if (tracking === 'mid-training') {
+      if (!weightsHeld) {
         await until(() => getTraining(api(), training.id), (t) => TERMINAL.has(t.status) || (t.status === 'processing' && (t.progress.step ?? 0) > 0), 'training progress', 90_000);
         await crash({ phase: 'tracking', variant: tracking, model: m });
       } else {
-        held = emu.pause('download', 'before', (r) => r.path.endsWith('/trained_model.tar'));
-        await within(held.reached, 90_000, 'the weights download');
-        await crash({ phase: 'tracking', variant: tracking, model: m }, held);
+        await within(weightsHeld.reached, 90_000, 'the weights download');
+        await crash({ phase: 'tracking', variant: tracking, model: m }, weightsHeld);
       }
       const trained = await until(() => getTraining(api(), training.id), (t) => TERMINAL.has(t.status) && (t.status !== 'succeeded' || t.weightsAvailable), 'training end with weights', 120_000);
       expect(trained.status, JSON.stringify(trained.failure)).toBe('succeeded');
