@@ -32,6 +32,7 @@ import { ReplicateGenerationProvider } from './providers/replicate/replicate-gen
 import { DatasetRepository } from './datasets/dataset-repository.ts';
 import { DatasetService } from './datasets/dataset-service.ts';
 import { OrphanBlobSweep } from './storage/orphan-sweep.ts';
+import { importLegacyJobs } from './jobs/legacy-jobs-import.ts';
 import { StorageQuota } from './quotas/storage-quota.ts';
 import { StorageUsageRepository } from './quotas/storage-usage-repository.ts';
 
@@ -208,6 +209,10 @@ export async function createAppContext(config: Config, options: AppContextOption
     },
     startWorker: async () => {
       await sweepOrphans().catch((err: unknown) => logger.warn({ err }, 'could not sweep orphan files'));
+      if (jobs instanceof PgBossJobQueue) {
+        const imported = await importLegacyJobs(db.kysely, jobs, logger.child({ component: 'jobs' }));
+        if (imported.moved + imported.refused > 0) logger.info(imported, 'moved the previous job queue\'s unfinished jobs to pg-boss');
+      }
       await jobs.start({ concurrency: config.jobs.concurrency });
       await trainings.resumeUnfinished();
       await generations.resumeUnfinished();
