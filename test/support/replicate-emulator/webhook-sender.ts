@@ -20,8 +20,10 @@ export interface WebhookDelivery {
   /** HTTP status of the receiver; 0 when the connection failed; null while in flight or dropped. */
   responseStatus: number | null;
   dropped: boolean;
-  body: string;
 }
+
+/** What an attempt needs; the body (the job with its whole log) is not kept in the delivery log, which long runs would fill. */
+type Outgoing = Omit<WebhookDelivery, 'attempt' | 'responseStatus' | 'dropped' | 'trainingId'> & { body: string };
 
 export interface WebhookSenderOptions {
   secret: string;
@@ -57,12 +59,10 @@ export class WebhookSender {
     await Promise.all(this.#chains.values());
   }
 
-  async #attempt(
-    base: Omit<WebhookDelivery, 'attempt' | 'responseStatus' | 'dropped' | 'trainingId'>,
-    attempt: number,
-  ): Promise<void> {
+  async #attempt(base: Outgoing, attempt: number): Promise<void> {
     if (this.#options.isClosed()) return;
-    const record: WebhookDelivery = { ...base, trainingId: base.kind === 'training' ? base.jobId : null, attempt, responseStatus: null, dropped: false };
+    const { body: _body, ...described } = base;
+    const record: WebhookDelivery = { ...described, trainingId: base.kind === 'training' ? base.jobId : null, attempt, responseStatus: null, dropped: false };
     this.deliveries.push(record);
     if (this.#options.faults.takeWebhookDrop(base.event)) {
       record.dropped = true;
