@@ -28,6 +28,8 @@ import { UserWebhookService } from './notifications/user-webhook-service.ts';
 import { GenerationRepository } from './generations/generation-repository.ts';
 import { GenerationService } from './generations/generation-service.ts';
 import { generationJobDefinitions } from './generations/generation-jobs.ts';
+import { GenerationLinksRepository } from './generations/generation-links-repository.ts';
+import { GenerationLinkService } from './generations/generation-links-service.ts';
 import { ReplicateGenerationProvider } from './providers/replicate/replicate-generation-provider.ts';
 import { DatasetRepository } from './datasets/dataset-repository.ts';
 import { DatasetService } from './datasets/dataset-service.ts';
@@ -54,6 +56,8 @@ export interface AppContext {
   trainings: TrainingService;
   userWebhooks: UserWebhookService;
   generations: GenerationService;
+  /** Public share links to single generations (`/s/<token>`). */
+  generationLinks: GenerationLinkService;
   /** The per-user storage cap, checked before uploads are accepted. */
   storageQuota: StorageQuota;
   /** Counters every web process shares (PostgreSQL); null: each process counts its own (embedded). */
@@ -81,7 +85,7 @@ export async function createAppContext(config: Config, options: AppContextOption
   if (options.migrate ?? true) await migrateToLatest(db);
   const accounts = new AccountService(new AccountRepository(db.kysely), { sessionTtlDays: config.sessions.ttlDays });
   const models = new ModelService(new ModelRepository(db.kysely));
-  const loggerOptions = { level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } };
+  const loggerOptions = { level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' }, serializers: { req: serializeRequest } };
   const logger = options.logDestination ? pino(loggerOptions, options.logDestination) : pino(loggerOptions);
   const storage = await openStorage(config);
   // On PostgreSQL other processes may be web or worker processes: events travel through LISTEN/NOTIFY.
@@ -145,8 +149,10 @@ export async function createAppContext(config: Config, options: AppContextOption
   const userWebhooks = new UserWebhookService(db.kysely, jobs);
   jobs.register(...userWebhooks.jobDefinitions());
   trainings.addEndedListener((trainingId) => userWebhooks.trainingEnded(trainingId));
+  const generationRepo = new GenerationRepository(db.kysely);
+  const generationLinks = new GenerationLinkService({ repo: new GenerationLinksRepository(db.kysely), generations: generationRepo, storage, publicUrl: config.publicUrl });
   const generations = new GenerationService({
-    repo: new GenerationRepository(db.kysely),
+    repo: generationRepo,
     models,
     storage,
     jobs,
@@ -154,6 +160,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     provider: replicate ? new ReplicateGenerationProvider(replicate) : null,
     limits: { ...config.generations, pollIntervalMs: Math.min(2_000, config.trainings.pollIntervalMs) },
     quota: storageQuota,
+    links: generationLinks,
   });
   jobs.register(...generationJobDefinitions(generations));
   models.addDeletionHook((modelId) => generations.deleteModelFiles(modelId));
@@ -201,6 +208,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     trainings,
     userWebhooks,
     generations,
+    generationLinks,
     rateLimitStore: rateLimits ? sharedRateLimitStore(rateLimits) : null,
     storageQuota,
     replicate,
@@ -243,6 +251,32 @@ async function openStorage(config: Config): Promise<BlobStorage> {
   const s3 = new S3BlobStorage(config.storage.s3);
   await s3.checkBucket();
   return s3;
+}
+
+/**
+ * Paths that carry a credential in the URL itself: a public share link's token (`/s/<token>`, and
+ * the API and image routes behind it). The token is the whole capability, so it is cut out of
+ * every logged URL, also from a query string (e.g. `?next=%2Fs%2F…`); the rest stays for debugging.
+ */
+const SECRET_URL_PATHS = /((?:\/|%2F)(?:s|api(?:\/|%2F)shared)(?:\/|%2F))[^/?#&%]+/gi;
+
+export function redactUrl(url: string): string {
+  return url.replace(SECRET_URL_PATHS, '$1[redacted]');
+}
+
+/**
+ * Fastify's request serializer (method, url, host, remote address), with secrets cut out of the
+ * URL. Passed to pino, it replaces Fastify's own for "incoming request" and every line that logs `req`.
+ */
+function serializeRequest(req: { method?: string; url?: string; host?: string; ip?: string; headers?: Record<string, unknown>; socket?: { remotePort?: number } }) {
+  return {
+    method: req.method,
+    url: typeof req.url === 'string' ? redactUrl(req.url) : req.url,
+    version: req.headers?.['accept-version'],
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
 }
 
 /** Headers whose values are credentials: never written to a log. */

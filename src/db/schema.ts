@@ -21,6 +21,7 @@ export interface Database {
   prompt_recipes: PromptRecipesTable;
   generation_usage: GenerationUsageTable;
   rate_limit_counters: RateLimitCountersTable;
+  generation_links: GenerationLinksTable;
 }
 
 export interface RateLimitCountersTable {
@@ -266,5 +267,15 @@ export interface GenerationUsageTable {
   id: string;
   owner_id: string;
   count: number;
+  created_at: string;
+}
+
+/** A public link to one finished generation; deleting the row turns the link off. */
+export interface GenerationLinksTable {
+  generation_id: string;
+  /** 32 random bytes, base64url: the capability in `/s/<token>`. Stored as issued, so the owner can copy it again. */
+  token: string;
+  /** 0 or 1: the public page shows the prompt. */
+  include_prompt: number;
   created_at: string;
 }

@@ -21,6 +21,7 @@ import { checkAgainstVersionSchema } from './version-schema.ts';
 import { cancelPredictionJob, runGenerationJob } from './generation-jobs.ts';
 import type { ComparisonInput, RecipeCreateInput, RecipeParams, RecipeUpdateInput } from './schemas.ts';
 import { ACTIVE_STATUSES, type GenerationRepository, type GenerationRow, type RecipeRow } from './generation-repository.ts';
+import type { GenerationLinkService, ShareLinkView } from './generation-links-service.ts';
 
 export interface GenerationLimits {
   /** Generations of one user queued or running at the same time (a comparison of N counts N). */
@@ -64,6 +65,8 @@ export interface GenerationView {
   /** A succeeded generation that came back incomplete (e.g. some images withheld by the safety filter). */
   notice: string | null;
   images: GenerationImageView[];
+  /** Its public share link, shown to the owner only; null when it has none (or the viewer is not the owner). */
+  link: ShareLinkView | null;
   createdAt: string;
   completedAt: string | null;
 }
@@ -93,10 +96,12 @@ export class GenerationService {
   readonly #provider: GenerationProvider | null;
   readonly #limits: GenerationLimits;
   readonly #quota: Pick<StorageQuota, 'assertNotFull'>;
+  readonly #links: Pick<GenerationLinkService, 'viewsFor'> | null;
   readonly #now: () => Date;
 
-  constructor(deps: { repo: GenerationRepository; models: ModelService; storage: BlobStorage; jobs: JobQueue; events: EventBus; provider: GenerationProvider | null; limits: GenerationLimits; quota: Pick<StorageQuota, 'assertNotFull'>; now?: () => Date }) {
+  constructor(deps: { repo: GenerationRepository; models: ModelService; storage: BlobStorage; jobs: JobQueue; events: EventBus; provider: GenerationProvider | null; limits: GenerationLimits; quota: Pick<StorageQuota, 'assertNotFull'>; links?: Pick<GenerationLinkService, 'viewsFor'>; now?: () => Date }) {
     this.#quota = deps.quota;
+    this.#links = deps.links ?? null;
     this.#repo = deps.repo;
     this.#models = deps.models;
     this.#storage = deps.storage;
@@ -235,9 +240,10 @@ export class GenerationService {
     const rows = await this.#repo.listForOwner(viewer.id, { modelId: query.modelId, batchId: query.batchId }, { limit: query.limit + 1, after });
     const page = rows.slice(0, query.limit);
     const images = await this.#repo.images(page.map((r) => r.id));
+    const links = await this.#links?.viewsFor(page.map((r) => r.id));
     const last = page.at(-1);
     return {
-      generations: page.map((r) => toView(r, images.filter((i) => i.generation_id === r.id))),
+      generations: page.map((r) => toView(r, images.filter((i) => i.generation_id === r.id), links?.get(r.id))),
       nextCursor: rows.length > query.limit && last ? Buffer.from(`${last.created_at}|${last.id}`).toString('base64url') : null,
     };
   }
@@ -259,7 +265,9 @@ export class GenerationService {
 
   async get(viewer: User, id: string): Promise<GenerationView> {
     const row = await this.#visible(viewer, id);
-    return toView(row, await this.#repo.images([id]));
+    // Only the owner gets the link: a showcase viewer sees the generation, not the owner's capability URL.
+    const link = row.owner_id === viewer.id ? (await this.#links?.viewsFor([id]))?.get(id) : undefined;
+    return toView(row, await this.#repo.images([id]), link);
   }
 
   /** Shows (or hides again) a finished generation on the model's showcase. */
@@ -538,7 +546,7 @@ function readParams(row: GenerationRow): GenerationParams {
   return { outputFormat: 'png', ...(JSON.parse(row.params) as Partial<GenerationParams>) } as GenerationParams;
 }
 
-function toView(r: GenerationRow, images: Array<{ position: number; width: number; height: number; content_type: string; bytes: number }>): GenerationView {
+function toView(r: GenerationRow, images: Array<{ position: number; width: number; height: number; content_type: string; bytes: number }>, link?: ShareLinkView): GenerationView {
   const succeeded = r.status === 'succeeded';
   return {
     id: r.id,
@@ -561,6 +569,7 @@ function toView(r: GenerationRow, images: Array<{ position: number; width: numbe
       contentType: i.content_type,
       bytes: Number(i.bytes),
     })),
+    link: link ?? null,
     createdAt: r.created_at,
     completedAt: r.completed_at,
   };

@@ -19,6 +19,7 @@ import { datasetRoutes } from './routes/dataset-routes.ts';
 import { trainingRoutes, webhookRoutes } from './routes/training-routes.ts';
 import { userWebhookRoutes } from './routes/user-webhook-routes.ts';
 import { generationRoutes } from './routes/generation-routes.ts';
+import { generationLinkRoutes, installShareLinkHeaders } from './routes/generation-link-routes.ts';
 import { tokenRoutes } from './routes/token-routes.ts';
 
 export interface BuildAppOptions {
@@ -88,6 +89,8 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   await app.register(webhookRoutes(ctx.trainings));
   await app.register(userWebhookRoutes(ctx.userWebhooks));
   await app.register(generationRoutes(ctx.generations));
+  installShareLinkHeaders(app);
+  await app.register(generationLinkRoutes(ctx.generationLinks, { publicUrl: config.publicUrl }));
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await registerWebApp(app, config.webDistDir);

@@ -12,6 +12,7 @@ import { startReplicateEmulator, type ReplicateEmulator } from '../support/repli
 import { shotAsIs, SHOTS_DIR } from '../support/screenshots.ts';
 import { startServer, type ServerProcess } from '../support/server-process.ts';
 import { until } from '../support/until.ts';
+import { registerSecret } from '../support/secrets-registry.ts';
 
 /**
  * Every page a person reaches, on a phone (390×844, touch): nothing wider than the screen, the
@@ -382,6 +383,35 @@ describe('every page on a phone (390×844, touch)', () => {
     await page.getByRole('button', { name: 'Generate', exact: true }).click();
     await expect.poll(() => page.locator('#your-images').evaluate((el) => Math.round(el.getBoundingClientRect().top)), { timeout: 15_000 }).toBeLessThan(300);
     await expect.poll(() => page.getByTestId('generation').count(), { timeout: 30_000 }).toBeGreaterThan(1);
+  });
+
+  it('a public share link: made from the gallery, its public page, and the page once it is turned off', async () => {
+    await page.goto(`${server.url}/models/${ids.ready}/generate`);
+    await heading(page, `Generate with ${MODELS.ready.name}`);
+    await page.getByTestId('generation').getByRole('button', { name: 'Get public link' }).first().click();
+    const result = page.getByTestId('generation').filter({ has: page.getByRole('button', { name: 'Create link' }) });
+    await result.getByLabel('Include the prompt').check();
+    await expectPhoneLayout(page, '10d-generate-public-link-choices');
+    await result.getByRole('button', { name: 'Create link' }).click();
+    const address = page.getByRole('textbox', { name: /^Public link/ }).first();
+    await expect.poll(() => address.inputValue()).toMatch(/\/s\/[A-Za-z0-9_-]{43}$/);
+    const link = await address.inputValue();
+    registerSecret('share link token', link.split('/s/')[1]);
+    await expectPhoneLayout(page, '10e-generate-public-link');
+
+    // Full-size (1024 px) image and the whole prompt, on the page anyone with the link sees.
+    await page.goto(link);
+    await heading(page, 'A shared image');
+    await expect.poll(() => page.getByRole('img').first().evaluate((img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0)).toBe(true);
+    await page.getByText('sitting on a red sofa').waitFor();
+    await expectPhoneLayout(page, '10f-shared-link');
+
+    await page.goBack();
+    await page.getByRole('button', { name: 'Turn off link' }).first().click();
+    await page.getByRole('button', { name: 'Turn off link' }).waitFor({ state: 'detached' });
+    await page.goto(link);
+    await heading(page, 'Link not available');
+    await expectPhoneLayout(page, '10g-shared-link-off');
   });
 
   it('the model page of a ready model, with its model card and trainings', async () => {

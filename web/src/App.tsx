@@ -11,6 +11,7 @@ import { ModelsPage } from './pages/ModelsPage.tsx';
 import { NewModelPage } from './pages/NewModelPage.tsx';
 import { NotFoundPage } from './pages/NotFoundPage.tsx';
 import { SettingsLayout } from './pages/SettingsLayout.tsx';
+import { SharedGenerationPage } from './pages/SharedGenerationPage.tsx';
 import { SignInPage } from './pages/SignInPage.tsx';
 import { SignUpPage } from './pages/SignUpPage.tsx';
 import { TokensPage } from './pages/TokensPage.tsx';
@@ -19,6 +20,8 @@ import { WebhookPage } from './pages/WebhookPage.tsx';
 export function App() {
   return (
     <Routes>
+      {/* A public share link: for anyone holding it, signed in or not. */}
+      <Route path="/s/:token" element={<SharedGenerationPage />} />
       <Route element={<RequireSignedOut />}>
         <Route path="/signin" element={<SignInPage />} />
         <Route path="/signup" element={<SignUpPage />} />

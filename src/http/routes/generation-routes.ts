@@ -11,6 +11,7 @@ const generationView = z.object({
   id: z.string(), modelId: z.string(), trainingId: z.string(), status: z.string(), prompt: z.string(), negativePrompt: z.string().nullable(), params, batchId: z.string().nullable(), shared: z.boolean(),
   error: z.string().nullable(), notice: z.string().nullable(),
   images: z.array(z.object({ position: z.number(), url: z.string(), downloadUrl: z.string(), width: z.number(), height: z.number(), contentType: z.string(), bytes: z.number() })),
+  link: z.object({ url: z.string(), includePrompt: z.boolean(), createdAt: z.string() }).nullable().describe('Its public share link (owner only; see POST /api/generations/{id}/link)'),
   createdAt: z.string(), completedAt: z.string().nullable(),
 });
 const recipeView = z.object({ id: z.string(), modelId: z.string(), name: z.string(), prompt: z.string(), negativePrompt: z.string().nullable(), params: recipeParams, createdAt: z.string(), updatedAt: z.string() });

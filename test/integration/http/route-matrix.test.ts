@@ -22,7 +22,12 @@ interface RouteCase {
   stream?: boolean;
 }
 
-const PUBLIC_ROUTES = new Set(['GET /api/health', 'POST /api/auth/signup', 'POST /api/auth/signin', 'POST /api/auth/signout']);
+const PUBLIC_ROUTES = new Set([
+  'GET /api/health', 'POST /api/auth/signup', 'POST /api/auth/signin', 'POST /api/auth/signout',
+  // A share link is a capability: the token is the authorization (no sign-in, no id to swap).
+  // Tokens that open nothing, others' generations and revoked links: test/integration/generations/generation-links.test.ts.
+  'GET /api/shared/:token', 'GET /api/shared/:token/images/:position',
+]);
 
 const privateModel = async (t: TestApp, owner: { id: string }) => (await insertModel(t.ctx.db.kysely, owner.id)).id;
 const privateImage = async (t: TestApp, owner: { id: string }) => {
@@ -110,6 +115,9 @@ const ROUTES: Record<string, RouteCase> = {
   // A finished generation cannot be canceled (409); canceling a running one is in test/integration/generations.
   'POST /api/generations/:id/cancel': { setup: ownGeneration, ok: 409 },
   'GET /api/generations/:id/images/:position': { setup: async (t, o) => ({ id: await ownGeneration(t, o), position: '0' }), ok: 200 },
+  'POST /api/generations/:id/link': { setup: ownGeneration, body: { includePrompt: false }, ok: 201 },
+  // Turning off a link that is not there is a no-op, not an error.
+  'DELETE /api/generations/:id/link': { setup: ownGeneration, ok: 204 },
   'GET /api/models/:id/recipes': { setup: privateModel, ok: 200 },
   'POST /api/models/:id/recipes': { setup: privateModel, body: { name: 'Recipe', prompt: 'a photo of REXDOG' }, ok: 201 },
   'PATCH /api/recipes/:id': { setup: ownRecipe, body: { name: 'Renamed' }, ok: 200 },

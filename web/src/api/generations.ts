@@ -23,8 +23,18 @@ export interface Generation {
   shared: boolean;
   error: string | null;
   images: Array<{ url: string; downloadUrl: string; width: number; height: number; contentType: string }>;
+  /** Its public share link (yours only); null when it has none. */
+  link: ShareLink | null;
   createdAt: string;
   completedAt: string | null;
+}
+/** A public link to one generation. `url` is a path when the server has no PUBLIC_URL: see shareLinkAddress. */
+export interface ShareLink { url: string; includePrompt: boolean; createdAt: string }
+/** What anyone with a link sees: never the owner, the model or the settings. */
+export interface SharedGeneration {
+  madeAt: string;
+  prompt: string | null;
+  images: Array<{ position: number; url: string; downloadUrl: string; width: number; height: number; contentType: string }>;
 }
 export interface Recipe { id: string; modelId: string; name: string; prompt: string; negativePrompt: string | null; params: Record<string, unknown>; createdAt: string; updatedAt: string }
 export interface GenerateRequest {
@@ -128,3 +138,37 @@ export function useDeleteRecipe(modelId: string) {
     onSuccess: () => void qc.invalidateQueries({ queryKey: generationKeys.recipes(modelId) }),
   });
 }
+
+/** The full address to hand out: the server gives a path when it does not know its public address. */
+export const shareLinkAddress = (link: ShareLink): string => new URL(link.url, window.location.origin).href;
+
+/** Puts a generation's new link state into the gallery at once (no flash of the old state), then re-reads it. */
+function setGalleryLink(qc: ReturnType<typeof useQueryClient>, modelId: string, id: string, link: ShareLink | null): void {
+  qc.setQueryData<Generation[]>(generationKeys.gallery(modelId), (list) => list?.map((g) => (g.id === id ? { ...g, link } : g)));
+  void qc.invalidateQueries({ queryKey: generationKeys.gallery(modelId) });
+}
+
+export function useCreateShareLink(modelId: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: ({ id, includePrompt }: { id: string; includePrompt: boolean }) => apiRequest<{ link: ShareLink }>('POST', `/api/generations/${enc(id)}/link`, { includePrompt }),
+    onSuccess: ({ link }, { id }) => setGalleryLink(qc, modelId, id, link),
+  });
+}
+
+export function useDeleteShareLink(modelId: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (id: string) => apiRequest<void>('DELETE', `/api/generations/${enc(id)}/link`),
+    onSuccess: (_none, id) => setGalleryLink(qc, modelId, id, null),
+  });
+}
+
+/** The public page's content, for anyone holding the link (no session needed). */
+export const useSharedGeneration = (token: string) =>
+  useQuery({
+    queryKey: ['shared', token],
+    queryFn: async ({ signal }) => (await apiRequest<{ shared: SharedGeneration }>('GET', `/api/shared/${enc(token)}`, undefined, signal)).shared,
+    // A link turned off while the page is open shows so on the next look.
+    staleTime: 0,
+  });

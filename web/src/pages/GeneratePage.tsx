@@ -1,9 +1,9 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { isNotFound } from '../api/client.ts';
 import { useModel } from '../api/queries.ts';
 import {
-  useCompare, useDeleteGeneration, useDeleteRecipe, useGallery, useGenerate, useGenerationOptions, useRecipes, useSaveRecipe, useShareGeneration,
+  shareLinkAddress, useCompare, useCreateShareLink, useDeleteGeneration, useDeleteRecipe, useDeleteShareLink, useGallery, useGenerate, useGenerationOptions, useRecipes, useSaveRecipe, useShareGeneration,
   type Generation, type GenerationOptions, type Recipe,
 } from '../api/generations.ts';
 import { PageHeading } from '../components/PageHeading.tsx';
@@ -163,6 +163,8 @@ function Gallery({ modelId, onReuse }: { modelId: string; onReuse: (g: Generatio
   const share = useShareGeneration(modelId);
   const [naming, setNaming] = useState<string | null>(null);
   const [name, setName] = useState('');
+  /** The generation whose "Get public link" choices are open. */
+  const [linking, setLinking] = useState<string | null>(null);
   if (!gallery.data?.length) return <p id="your-images" className="muted">Your images appear here, kept with the exact settings and seed to make them again.</p>;
   return (
     <section id="your-images" aria-labelledby="gallery-heading">
@@ -197,12 +199,80 @@ function Gallery({ modelId, onReuse }: { modelId: string; onReuse: (g: Generatio
                   {g.shared ? 'Shared on the model page' : 'Share on the model page'}
                 </button>
               )}
+              {g.status === 'succeeded' && !g.link && linking !== g.id && (
+                <button type="button" className="button button--small button--secondary" onClick={() => setLinking(g.id)}>Get public link</button>
+              )}
               <button type="button" className="button button--small button--danger-ghost" onClick={() => remove.mutate(g.id)}>Delete</button>
             </div>
             {save.error && naming === g.id && <p className="field__error">{save.error.message}</p>}
+            {g.status === 'succeeded' && (g.link || linking === g.id) && <PublicLink modelId={modelId} generation={g} onClose={() => setLinking(null)} />}
           </li>
         ))}
       </ul>
     </section>
+  );
+}
+
+/**
+ * A public link to one result: made on request (the prompt stays private unless chosen), then
+ * shown with a Copy button for as long as it is on, and turned off with one click.
+ */
+function PublicLink({ modelId, generation: g, onClose }: { modelId: string; generation: Generation; onClose: () => void }) {
+  const create = useCreateShareLink(modelId);
+  const turnOff = useDeleteShareLink(modelId);
+  const [includePrompt, setIncludePrompt] = useState(false);
+  const [copied, setCopied] = useState<'idle' | 'copied' | 'failed'>('idle');
+  const inputRef = useRef<HTMLInputElement>(null);
+
+  if (!g.link) {
+    return (
+      <div className="share-link" role="group" aria-labelledby={`link-title-${g.id}`}>
+        <p id={`link-title-${g.id}`} className="share-link__title">Public link</p>
+        <p className="field__hint">Anyone with the link sees this result, without signing in, until you turn the link off. They don't see your name, your model or its settings.</p>
+        <label className="share-link__check">
+          <input type="checkbox" checked={includePrompt} onChange={(e) => setIncludePrompt(e.target.checked)} />
+          Include the prompt
+        </label>
+        <FormAlert message={create.error?.message} />
+        <div className="form__actions">
+          <button type="button" className="button button--small button--primary" disabled={create.isPending} onClick={() => create.mutate({ id: g.id, includePrompt }, { onSuccess: onClose })}>
+            {create.isPending ? 'Creating…' : 'Create link'}
+          </button>
+          <button type="button" className="button button--small button--secondary" onClick={onClose}>Cancel</button>
+        </div>
+      </div>
+    );
+  }
+
+  const address = shareLinkAddress(g.link);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(address);
+      setCopied('copied');
+    } catch {
+      // Clipboard access can be refused (permissions, plain http): select it for a manual copy.
+      inputRef.current?.select();
+      setCopied('failed');
+    }
+  };
+  return (
+    <div className="share-link" role="group" aria-labelledby={`link-title-${g.id}`}>
+      <label id={`link-title-${g.id}`} className="share-link__title" htmlFor={`link-${g.id}`}>
+        Public link {g.link.includePrompt ? '(shows the prompt)' : '(prompt hidden)'}
+      </label>
+      <div className="share-link__row">
+        <input id={`link-${g.id}`} ref={inputRef} className="input share-link__value" readOnly value={address} onFocus={(e) => e.currentTarget.select()} spellCheck={false} />
+        <button type="button" className="button button--small button--primary" onClick={() => void copy()}>{copied === 'copied' ? 'Copied' : 'Copy'}</button>
+      </div>
+      <p className="secret__feedback" role="status" aria-live="polite">
+        {copied === 'copied' ? 'Link copied to the clipboard.' : copied === 'failed' ? 'Copying failed: the link is selected, press Ctrl+C (⌘C) to copy it.' : ''}
+      </p>
+      <FormAlert message={turnOff.error?.message} />
+      <div className="form__actions">
+        <button type="button" className="button button--small button--danger-ghost" disabled={turnOff.isPending} onClick={() => turnOff.mutate(g.id, { onSuccess: () => setCopied('idle') })}>
+          {turnOff.isPending ? 'Turning off…' : 'Turn off link'}
+        </button>
+      </div>
+    </div>
   );
 }
