@@ -34,6 +34,7 @@ import { ReplicateGenerationProvider } from './providers/replicate/replicate-gen
 import { DatasetRepository } from './datasets/dataset-repository.ts';
 import { DatasetService } from './datasets/dataset-service.ts';
 import { OrphanBlobSweep } from './storage/orphan-sweep.ts';
+import { ORPHAN_SWEEP_KEY, orphanSweepJob, orphanSweepJobDefinition } from './storage/orphan-sweep-job.ts';
 import { importLegacyJobs } from './jobs/legacy-jobs-import.ts';
 import { StorageQuota } from './quotas/storage-quota.ts';
 import { StorageUsageRepository } from './quotas/storage-usage-repository.ts';
@@ -172,27 +173,23 @@ export async function createAppContext(config: Config, options: AppContextOption
     await rateLimits?.deleteExpired(Date.now());
   };
   const orphans = new OrphanBlobSweep(db.kysely, storage);
-  let orphanTimer: NodeJS.Timeout | undefined;
+  const sweepLeftovers = storage instanceof LocalBlobStorage ? (maxAgeMs: number) => storage.sweepLeftovers(maxAgeMs) : undefined;
+  jobs.register(orphanSweepJobDefinition({ sweep: orphans, sweepLeftovers, graceMs: ORPHAN_GRACE_MS, everyMs: ORPHAN_SWEEP_EVERY_MS, logger }));
   /**
    * Removes files a crash left without their row (see OrphanBlobSweep). On SQLite this process is
    * the only one using the data and nothing is in flight yet (the worker starts before the server
-   * listens), so they go at once; on PostgreSQL another process may be between writing a file and
-   * inserting its row, so only what is still unowned after a grace period goes.
+   * listens), so they go at once, before any job runs. On PostgreSQL one worker of the deployment
+   * sweeps in the background, daily, with a grace period (orphan-sweep-job.ts).
    */
   const sweepOrphans = async () => {
-    if (storage instanceof LocalBlobStorage) {
-      const removed = await storage.sweepLeftovers(db.dialect === 'sqlite' ? 0 : ORPHAN_GRACE_MS);
-      if (removed) logger.info({ count: removed }, 'removed temp files a crash left in storage');
+    if (db.dialect !== 'sqlite') {
+      await jobs.enqueue(orphanSweepJob, {}, { singletonKey: ORPHAN_SWEEP_KEY });
+      return;
     }
-    const found = await orphans.findOrphans();
-    if (found.length === 0) return;
-    const remove = async () => {
-      const deleted = await orphans.deleteUnowned(found);
-      if (deleted.length) logger.info({ count: deleted.length, keys: deleted.slice(0, 20) }, 'removed files no row owns (left by a crash)');
-    };
-    if (db.dialect === 'sqlite') return remove();
-    orphanTimer = setTimeout(() => void remove().catch((err: unknown) => logger.warn({ err }, 'could not remove orphan files')), ORPHAN_GRACE_MS);
-    orphanTimer.unref();
+    const removed = (await sweepLeftovers?.(0)) ?? 0;
+    if (removed) logger.info({ count: removed }, 'removed temp files a crash left in storage');
+    const deleted = await orphans.deleteUnowned(await orphans.findOrphans());
+    if (deleted.length) logger.info({ count: deleted.length, keys: deleted.slice(0, 20) }, 'removed files no row owns (left by a crash)');
   };
   return {
     config,
@@ -228,7 +225,6 @@ export async function createAppContext(config: Config, options: AppContextOption
       maintenanceTimer.unref();
     },
     close: async () => {
-      clearTimeout(orphanTimer);
       clearInterval(maintenanceTimer);
       // Stopped even when this process never ran jobs: an enqueue starts pg-boss's timers.
       await jobs.stop({ timeoutMs: 10_000 });
@@ -244,6 +240,7 @@ const MAINTENANCE_INTERVAL_MS = 10 * 60_000;
 
 /** How long a file without a row may be in the middle of an upload in another process. */
 const ORPHAN_GRACE_MS = 15 * 60_000;
+const ORPHAN_SWEEP_EVERY_MS = 24 * 3600_000;
 
 /** Local directory by default; an S3-compatible bucket with S3_BUCKET, checked before anything starts. */
 async function openStorage(config: Config): Promise<BlobStorage> {

@@ -9,6 +9,8 @@ import { newId } from '../../src/shared/ids.ts';
 import { OrphanBlobSweep } from '../../src/storage/orphan-sweep.ts';
 import type { LocalBlobStorage } from '../../src/storage/local-storage.ts';
 import type { GenerationStatus } from '../../src/db/schema.ts';
+import { ORPHAN_SWEEP_KEY, orphanSweepJob, orphanSweepJobDefinition } from '../../src/storage/orphan-sweep-job.ts';
+import { listJobs } from '../support/jobs.ts';
 
 /**
  * Files are written before their rows, so a crash between the two leaves files no row owns
@@ -100,5 +102,27 @@ describe.each(DIALECTS)('orphan file sweep (%s)', (dialect) => {
     expect(existsSync(join(root, '.meta', `${owned[0]}.json`)), 'a sidecar with its blob').toBe(true);
     for (const key of orphans) expect(await exists(key), key).toBe(dialect === 'postgres');
     for (const path of leftovers) expect(existsSync(path), path).toBe(dialect === 'postgres');
+    // On PostgreSQL one background job sweeps for the whole deployment, however many workers start.
+    if (dialect === 'postgres') {
+      const sweeps = await listJobs(t.ctx, 'storage.orphan-sweep');
+      expect(sweeps.map((j) => j.state)).toEqual([expect.stringMatching(/^(queued|running)$/)]);
+      // Another worker starting enqueues the same singleton: nothing new.
+      expect(await t.ctx.jobs.enqueue(orphanSweepJob, {}, { singletonKey: ORPHAN_SWEEP_KEY })).toBeNull();
+    }
+  });
+
+  it('the background sweep waits out the grace period, keeps what got a row meanwhile, and comes back later', async () => {
+    t = await startTestApp(dialect);
+    const { owned, orphans, failed } = await scene();
+    const logged: unknown[] = [];
+    const job = orphanSweepJobDefinition({ sweep: new OrphanBlobSweep(t.ctx.db.kysely, t.ctx.storage), graceMs: 300, everyMs: 3_600_000, logger: { info: (details) => logged.push(details) } });
+    const late = orphans[2]!;
+    const run = job.handler({}, { jobId: 'j', name: job.name, attempt: 1, maxAttempts: 5, signal: new AbortController().signal });
+    // Its row lands during the grace period: kept.
+    await addOutput(failed, late);
+    expect(await run).toEqual({ rerunInMs: 3_600_000 });
+    for (const key of orphans.filter((k) => k !== late)) expect(await exists(key), key).toBe(false);
+    for (const key of [...owned, late]) expect(await exists(key), key).toBe(true);
+    expect(logged).toEqual([expect.objectContaining({ count: orphans.length - 1 })]);
   });
 });
