@@ -1,5 +1,6 @@
 import { photoJpeg } from './images.ts';
 import { multipartBody } from './dataset-factories.ts';
+import { recordAnswer } from './secrets-registry.ts';
 
 /**
  * A user of a running server process, over real HTTP: signs up (cookie + CSRF token), mints an
@@ -42,6 +43,7 @@ export async function signUpOverHttp(base: string, email = `user-${Date.now().to
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();
+      recordAnswer(`${method} ${path} → ${res.status} (over HTTP)`, text);
       const ok = expect === undefined ? res.status >= 200 && res.status < 300 : res.status === expect;
       if (!ok) throw new Error(`${method} ${path} answered ${res.status}: ${text.slice(0, 500)}`);
       return (text ? JSON.parse(text) : {}) as T;
@@ -52,6 +54,7 @@ export async function signUpOverHttp(base: string, email = `user-${Date.now().to
       const { payload, headers } = multipartBody(files);
       const res = await fetch(`${root}/api/models/${modelId}/images`, { method: 'POST', headers: { ...auth, ...headers }, body: payload });
       const text = await res.text();
+      recordAnswer(`POST /api/models/${modelId}/images → ${res.status} (over HTTP)`, text);
       if (!res.ok) throw new Error(`upload answered ${res.status}: ${text.slice(0, 500)}`);
       return (JSON.parse(text) as { results: Array<{ status: string }> }).results;
     },

@@ -12,6 +12,57 @@ import { join } from 'node:path';
 
 export const SECRETS_FILE_ENV = 'THEWAY_TEST_SECRETS_FILE';
 export const LOG_DIR_ENV = 'THEWAY_TEST_LOG_DIR';
+/** Where test apps record every API answer and job they held, for the same end-of-run scan. */
+export const ANSWERS_DIR_ENV = 'THEWAY_TEST_ANSWERS_DIR';
+
+/**
+ * Kinds an answer carries by design: the CSRF token the browser must echo, and a share link's token
+ * in its owner's gallery (the link is the capability). Every other registered secret, and every
+ * credential shape, is a finding in an answer or a job.
+ */
+const EXPECTED_IN_ANSWERS = new Set(['CSRF token', 'share link token']);
+/** Enough of a body to hold any echoed field; file downloads are not recorded. */
+const MAX_RECORDED_CHARS = 64 * 1024;
+
+/**
+ * Records an API answer (or a job's payload and last error) to be scanned after the run. The
+ * response that mints a credential (`secret`: a new API token or webhook signing secret) is the one
+ * place it may appear, so that field is left out.
+ */
+export function recordAnswer(where: string, text: string): void {
+  const dir = process.env[ANSWERS_DIR_ENV];
+  if (!dir) return;
+  let recorded = text;
+  try {
+    const body: unknown = JSON.parse(text);
+    if (body && typeof body === 'object' && !Array.isArray(body) && 'secret' in body) recorded = JSON.stringify({ ...body, secret: '[minted]' });
+  } catch {
+    // Not JSON: recorded as it is.
+  }
+  appendFileSync(join(dir, `answers-${process.pid}.jsonl`), `${JSON.stringify({ where, text: recorded.slice(0, MAX_RECORDED_CHARS) })}\n`);
+}
+
+/** Scans every answer recorded in the run (see recordAnswer). */
+export function scanAnswers(dir: string, secrets: RegisteredSecret[] = registeredSecrets()): { answers: number; findings: SecretFinding[] } {
+  const scanner = new SecretScanner(secrets.filter((s) => !EXPECTED_IN_ANSWERS.has(s.kind)));
+  const findings: SecretFinding[] = [];
+  let answers = 0;
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return { answers, findings };
+  }
+  for (const name of names.sort()) {
+    for (const line of readFileSync(join(dir, name), 'utf8').split('\n')) {
+      if (!line) continue;
+      const { where, text } = JSON.parse(line) as { where: string; text: string };
+      answers++;
+      findings.push(...scanner.scan(text, where));
+    }
+  }
+  return { answers, findings };
+}
 
 export interface RegisteredSecret {
   /** What it is ("api token", "session id", …), for the failure message. */

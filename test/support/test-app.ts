@@ -11,7 +11,8 @@ import type { Dialect } from '../../src/db/database.ts';
 import { createTestDb, type TestDb } from './databases.ts';
 import { insertUser } from './factories.ts';
 import { RELAXED_LIMITS } from './relaxed-limits.ts';
-import { LOG_DIR_ENV, registerSecret } from './secrets-registry.ts';
+import { LOG_DIR_ENV, recordAnswer, registerSecret } from './secrets-registry.ts';
+import { listJobs } from './jobs.ts';
 
 export interface TestApp {
   app: FastifyInstance;
@@ -78,9 +79,12 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
       registerRequestSecrets(headers, opts.payload);
       const res = await app.inject({ ...opts, headers });
       registerResponseSecrets(res);
+      if (/^(application\/(json|problem)|text\/)/.test(String(res.headers['content-type'] ?? ''))) recordAnswer(`${opts.method ?? 'GET'} ${String(opts.url)} → ${res.statusCode}`, res.body);
       return res;
     },
     async close() {
+      // The jobs this app held (payloads, last errors) join the end-of-run secret scan.
+      for (const job of await listJobs(ctx).catch(() => [])) recordAnswer(`job ${job.name} ${job.id}`, JSON.stringify({ payload: job.payload, lastError: job.lastError }));
       await app.close();
       await ctx.close();
       logStream?.flushSync();
