@@ -14,7 +14,7 @@ import { S3BlobStorage } from './storage/s3-storage.ts';
 import { InProcessEventBus, type EventBus } from './events/event-bus.ts';
 import { PgEventBus } from './events/pg-event-bus.ts';
 import { RateLimitRepository } from './rate-limits/rate-limit-repository.ts';
-import { sharedRateLimitStore, type RateLimitStoreClass } from './rate-limits/shared-rate-limit-store.ts';
+import { MemoryWindowCounter, slidingWindowStore, type RateLimitStoreClass } from './rate-limits/sliding-window.ts';
 import type { JobQueue } from './jobs/jobs.ts';
 import { InProcessJobQueue } from './jobs/in-process-queue.ts';
 import { PgBossJobQueue } from './jobs/pg-boss-queue.ts';
@@ -61,8 +61,8 @@ export interface AppContext {
   generationLinks: GenerationLinkService;
   /** The per-user storage cap, checked before uploads are accepted. */
   storageQuota: StorageQuota;
-  /** Counters every web process shares (PostgreSQL); null: each process counts its own (embedded). */
-  rateLimitStore: RateLimitStoreClass | null;
+  /** The store behind every rate limit: sliding windows counted in the database every web process shares (PostgreSQL), or in memory (embedded). */
+  rateLimitStore: RateLimitStoreClass;
   /** The Replicate client, or null when no token is configured (training and generation unavailable). */
   replicate: ReplicateClient | null;
   checkDatabase(): Promise<void>;
@@ -170,7 +170,8 @@ export async function createAppContext(config: Config, options: AppContextOption
   /** Housekeeping one worker's worth of processes can run repeatedly without harm. */
   const maintain = async () => {
     await trainings.pruneWebhookDeliveries(24 * 3600_000);
-    await rateLimits?.deleteExpired(Date.now());
+    // A counter still matters for one window after its own ended (the sliding window looks back); the longest window is an hour.
+    await rateLimits?.deleteExpired(Date.now() - 3600_000);
   };
   const orphans = new OrphanBlobSweep(db.kysely, storage);
   const sweepLeftovers = storage instanceof LocalBlobStorage ? (maxAgeMs: number) => storage.sweepLeftovers(maxAgeMs) : undefined;
@@ -206,7 +207,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     userWebhooks,
     generations,
     generationLinks,
-    rateLimitStore: rateLimits ? sharedRateLimitStore(rateLimits) : null,
+    rateLimitStore: slidingWindowStore(rateLimits ?? new MemoryWindowCounter()),
     storageQuota,
     replicate,
     checkDatabase: async () => {

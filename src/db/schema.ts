@@ -26,8 +26,11 @@ export interface Database {
 
 export interface RateLimitCountersTable {
   key: string;
+  /** Hits in the current window. */
   hits: number;
-  /** Epoch milliseconds; PostgreSQL returns bigint as a string. */
+  /** Hits in the window before it (sliding windows weigh them by how much still overlaps). */
+  prev_hits: number;
+  /** End of the current window, epoch milliseconds (a multiple of the window length); PostgreSQL returns bigint as a string. */
   reset_at_ms: number | string;
 }
 

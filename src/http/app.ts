@@ -24,9 +24,9 @@ import { tokenRoutes } from './routes/token-routes.ts';
 
 export interface BuildAppOptions {
   /**
-   * The @fastify/rate-limit store class behind every rate limit (global and per route). Default:
-   * in-process counters, right for one web process; with several behind a proxy, pass a shared
-   * store (the plugin's `store` option: `incr(key, cb, timeWindowMs, max)` and `child(options)`).
+   * The @fastify/rate-limit store class behind every rate limit (global and per route), instead of
+   * the context's (sliding windows: in memory embedded, in the database on PostgreSQL). The plugin's
+   * `store` option: `incr(key, cb, timeWindowMs, max)` and `child(options)`.
    */
   rateLimitStore?: unknown;
 }
@@ -58,7 +58,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     allowList: (req) => !req.url.startsWith('/api/') || req.url.startsWith('/api/health'),
     keyGenerator: (req) => (req.principal ? `user:${req.principal.user.id}` : `ip:${req.ip}`),
     errorResponseBuilder: (_req, c) => ({ statusCode: 429, message: `Too many requests: the limit is ${c.max} API requests per minute. Wait ${c.after} and try again.` }),
-    ...(store ? { store: store as never } : {}),
+    store: store as never,
   });
   installRouteGuards(app, routeGuards(app, ctx));
   await app.register(swagger, {

@@ -5,9 +5,9 @@ import { AppError } from '../shared/errors.ts';
 /**
  * Abuse limits on the expensive or guessable routes, on top of the global per-caller API limit.
  *
- * Each limit is a fixed window counted by @fastify/rate-limit's store (`app.createRateLimit`), so
- * the store that app.ts registers the plugin with (in-process by default; a shared one such as
- * PostgreSQL or Redis for several web processes) counts these too. Keys are prefixed with the
+ * Each limit is a sliding window counted by @fastify/rate-limit's store (`app.createRateLimit`), so
+ * the store that app.ts registers the plugin with (src/rate-limits/sliding-window.ts: in memory for
+ * one process, in PostgreSQL for several web processes) counts these too. Keys are prefixed with the
  * limit's name, so one shared store can hold every limit.
  */
 export interface RouteLimit {

@@ -1,46 +1,48 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { windowStart, type WindowCounter, type WindowCounts } from './sliding-window.ts';
 
-export interface WindowCount {
-  /** Requests counted in the current window, this one included. */
-  hits: number;
-  /** When the window ends (epoch ms). */
-  resetAtMs: number;
-}
-
-/** Fixed-window counters in the database, so every web process counts against the same limit. */
-export class RateLimitRepository {
+/** Sliding-window counters in the database, so every web process counts against the same limit. */
+export class RateLimitRepository implements WindowCounter {
   readonly #db: Kysely<Database>;
   constructor(db: Kysely<Database>) {
     this.#db = db;
   }
 
-  /** Counts one request for `key`; a window that has ended starts again at 1. One statement, so concurrent hits never lose a count. */
-  async hit(key: string, windowMs: number, nowMs: number): Promise<WindowCount> {
-    const resetAt = nowMs + windowMs;
+  /**
+   * Counts one request for `key`. One statement, so concurrent hits never lose a count: a row of
+   * this window counts on, a row of the window before becomes `prev_hits`, an older one starts over.
+   */
+  async hit(key: string, windowMs: number, nowMs: number): Promise<WindowCounts> {
+    const start = windowStart(nowMs, windowMs);
+    const end = start + windowMs;
     const row = await this.#db
       .insertInto('rate_limit_counters')
-      .values({ key, hits: 1, reset_at_ms: resetAt })
+      .values({ key, hits: 1, prev_hits: 0, reset_at_ms: end })
       .onConflict((oc) =>
         oc.column('key').doUpdateSet({
-          // Both expressions read the row as it was before this update.
-          hits: sql`case when rate_limit_counters.reset_at_ms <= ${nowMs} then 1 else rate_limit_counters.hits + 1 end`,
-          reset_at_ms: sql`case when rate_limit_counters.reset_at_ms <= ${nowMs} then ${resetAt} else rate_limit_counters.reset_at_ms end`,
+          // Every expression reads the row as it was before this update.
+          prev_hits: sql`case when rate_limit_counters.reset_at_ms = ${end} then rate_limit_counters.prev_hits when rate_limit_counters.reset_at_ms = ${start} then rate_limit_counters.hits else 0 end`,
+          hits: sql`case when rate_limit_counters.reset_at_ms = ${end} then rate_limit_counters.hits + 1 else 1 end`,
+          reset_at_ms: sql`${end}`,
         }),
       )
-      .returning(['hits', 'reset_at_ms'])
+      .returning(['hits', 'prev_hits'])
       .executeTakeFirstOrThrow();
-    return { hits: Number(row.hits), resetAtMs: Number(row.reset_at_ms) };
+    return { current: Number(row.hits), previous: Number(row.prev_hits), windowStartMs: start };
   }
 
-  /** The current window's count without counting (0 when none is open). */
-  async peek(key: string, nowMs: number): Promise<WindowCount> {
-    const row = await this.#db.selectFrom('rate_limit_counters').select(['hits', 'reset_at_ms']).where('key', '=', key).executeTakeFirst();
-    if (!row || Number(row.reset_at_ms) <= nowMs) return { hits: 0, resetAtMs: nowMs };
-    return { hits: Number(row.hits), resetAtMs: Number(row.reset_at_ms) };
+  /** The counts as of `nowMs` without counting. */
+  async peek(key: string, windowMs: number, nowMs: number): Promise<WindowCounts> {
+    const start = windowStart(nowMs, windowMs);
+    const row = await this.#db.selectFrom('rate_limit_counters').select(['hits', 'prev_hits', 'reset_at_ms']).where('key', '=', key).executeTakeFirst();
+    const endedAt = Number(row?.reset_at_ms ?? 0);
+    if (!row || endedAt < start) return { current: 0, previous: 0, windowStartMs: start };
+    if (endedAt === start) return { current: 0, previous: Number(row.hits), windowStartMs: start };
+    return { current: Number(row.hits), previous: Number(row.prev_hits), windowStartMs: start };
   }
 
-  /** Drops windows that ended before `beforeMs`. */
+  /** Drops counters whose current window ended before `beforeMs` (pass now minus the longest window: the previous window still counts). */
   async deleteExpired(beforeMs: number): Promise<number> {
     const result = await this.#db.deleteFrom('rate_limit_counters').where('reset_at_ms', '<', beforeMs).executeTakeFirst();
     return Number(result.numDeletedRows);

@@ -8,6 +8,7 @@ import * as m0007 from './0007_generation_sharing.ts';
 import * as m0006 from './0006_generation_usage.ts';
 import * as m0008 from './0008_rate_limit_counters.ts';
 import * as m0009 from './0009_generation_links.ts';
+import * as m0010 from './0010_sliding_rate_limits.ts';
 
 /** Every migration, in order. Append only: a released migration never changes. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '0007_generation_sharing': m0007,
   '0008_rate_limit_counters': m0008,
   '0009_generation_links': m0009,
+  '0010_sliding_rate_limits': m0010,
 };

@@ -49,17 +49,21 @@ describe('rate limits shared by every web process (PostgreSQL)', () => {
     expect(codes).toEqual([200, 200, 200, 200, 200, 200, 429, 429]);
   });
 
-  it('starts a new window once the old one has ended, and forgets ended windows', async () => {
+  it('keeps the previous window for the sliding estimate, starts over after a gap, and forgets old counters', async () => {
     const repo = new RateLimitRepository(t.ctx.db.kysely);
-    const t0 = 1_000_000;
-    expect(await repo.hit('test:key', 1000, t0)).toEqual({ hits: 1, resetAtMs: t0 + 1000 });
-    expect(await repo.hit('test:key', 1000, t0 + 500)).toEqual({ hits: 2, resetAtMs: t0 + 1000 });
-    expect(await repo.peek('test:key', t0 + 600)).toEqual({ hits: 2, resetAtMs: t0 + 1000 });
-    expect(await repo.hit('test:key', 1000, t0 + 1000)).toEqual({ hits: 1, resetAtMs: t0 + 2000 });
+    const t0 = 1_000_000; // a multiple of the 1000 ms window: windows are aligned
+    expect(await repo.hit('test:key', 1000, t0)).toEqual({ current: 1, previous: 0, windowStartMs: t0 });
+    expect(await repo.hit('test:key', 1000, t0 + 500)).toEqual({ current: 2, previous: 0, windowStartMs: t0 });
+    expect(await repo.peek('test:key', 1000, t0 + 600)).toEqual({ current: 2, previous: 0, windowStartMs: t0 });
+    // The next window: this window's hits become the previous ones.
+    expect(await repo.peek('test:key', 1000, t0 + 1200)).toEqual({ current: 0, previous: 2, windowStartMs: t0 + 1000 });
+    expect(await repo.hit('test:key', 1000, t0 + 1200)).toEqual({ current: 1, previous: 2, windowStartMs: t0 + 1000 });
+    // After a whole window without hits, nothing is carried over.
+    expect(await repo.hit('test:key', 1000, t0 + 3500)).toEqual({ current: 1, previous: 0, windowStartMs: t0 + 3000 });
     // Concurrent hits never lose a count.
     const many = await Promise.all(Array.from({ length: 20 }, () => repo.hit('test:burst', 60_000, t0)));
-    expect(many.map((w) => w.hits).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-    expect(await repo.deleteExpired(t0 + 2001)).toBeGreaterThanOrEqual(1);
-    expect(await repo.peek('test:key', t0 + 2001)).toEqual({ hits: 0, resetAtMs: t0 + 2001 });
+    expect(many.map((w) => w.current).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(await repo.deleteExpired(t0 + 5000)).toBeGreaterThanOrEqual(1);
+    expect(await repo.peek('test:key', 1000, t0 + 5000)).toEqual({ current: 0, previous: 0, windowStartMs: t0 + 5000 });
   });
 });
