@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import sharp from 'sharp';
 import { photoJpeg } from '../test/support/images.ts';
-import { machine, median, memoryOf, seedUser, startProcess, today } from './support.ts';
+import { cpuSecondsOf, machine, median, memoryOf, seedUser, startProcess, today } from './support.ts';
 
 const { values } = parseArgs({ options: { images: { type: 'string', default: '20' }, rounds: { type: 'string', default: '2' }, concurrency: { type: 'string', default: '3' } } });
 const IMAGES = Number(values.images);
@@ -45,13 +45,21 @@ try {
   server = await startProcess(['bin/theway.js', 'serve'], { DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', API_RATE_LIMIT_PER_MIN: '1000000' }, `${base}/api/health`, process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof3'] : []);
   const auth = { authorization: `Bearer ${token}` };
 
+  /** CPU seconds of this process (the uploading client, or the decode-only pass) and of the server. */
+  const cpu = () => ({ own: (process.cpuUsage().user + process.cpuUsage().system) / 1e6, server: cpuSecondsOf(server!.pid!) });
+  const decodeCpu: number[] = [];
+  const ingestCpu: Array<{ client: number; server: number }> = [];
   const decodeOnly = async () => {
+    const c = cpu();
     const t = performance.now();
     await inParallel(files, CONCURRENCY, (f) => sharp(f).raw().toBuffer());
-    return performance.now() - t;
+    const ms = performance.now() - t;
+    decodeCpu.push(cpu().own - c.own);
+    return ms;
   };
   const uploadAll = async (round: number) => {
     const model = await (await fetch(`${base}/api/models`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ name: `Ingest ${round}`, modelType: 'person' }) })).json() as { model: { id: string } };
+    const c = cpu();
     const t = performance.now();
     await inParallel(files, CONCURRENCY, async (f) => {
       const form = new FormData();
@@ -60,7 +68,10 @@ try {
       const body = await res.json() as { results?: Array<{ status: string }> };
       if (res.status !== 200 || body.results?.[0]?.status !== 'added') throw new Error(`upload failed: ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
     });
-    return performance.now() - t;
+    const ms = performance.now() - t;
+    const d = cpu();
+    ingestCpu.push({ client: d.own - c.own, server: d.server - c.server });
+    return ms;
   };
 
   await decodeOnly(); // warm the page cache and libvips
@@ -86,6 +97,12 @@ try {
     ratio: Number((ingestMs / decodeMs).toFixed(2)),
     serverRssBeforeMB: Math.round(before.rss / 2 ** 20),
     serverPeakGrowthMB: Math.round((after.peak - before.rss) / 2 ** 20),
+    /** CPU per image, median over rounds: where the work goes (the machine has 2 cores, shared with anything else running). */
+    cpuMsPerImage: {
+      decodeOnly: Math.round((median(decodeCpu.slice(1)) * 1000) / IMAGES),
+      server: Math.round((median(ingestCpu.map((c) => c.server)) * 1000) / IMAGES),
+      uploadingClient: Math.round((median(ingestCpu.map((c) => c.client)) * 1000) / IMAGES),
+    },
   };
   console.log(JSON.stringify(result, null, 2));
   console.log(`| ingest | ${result.date} | ${result.machine} | ${IMAGES} × 12 MP JPEG (${result.totalMB} MB) uploaded and processed over HTTP, ${CONCURRENCY} at a time: ${(ingestMs / 1000).toFixed(2)} s; server peak memory growth ${result.serverPeakGrowthMB} MB | decode-only pass (sharp raw, ${CONCURRENCY} at a time): ${(decodeMs / 1000).toFixed(2)} s | ${result.ratio} | ≤ 2, < 500 MB |`);

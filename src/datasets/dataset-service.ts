@@ -27,6 +27,8 @@ export type UploadedFile =
   | {
       filename: string;
       path: string;
+      /** The file's first bytes, when the HTTP layer kept them while spooling (saves opening the file to tell its type). */
+      head?: Uint8Array;
       /** The upload was cut off at the size limit. */
       truncated: boolean;
       /** The per-file limit the HTTP layer cut at (a zip may be larger than one image). */
@@ -104,7 +106,7 @@ export class DatasetService implements TrainingDatasets {
         results.push({ filename: name, status: 'rejected', error: { code: 'too_large_bytes', message: `"${name}": the file is larger than the ${megabytes(limit)} limit per file.` } });
         continue;
       }
-      const head = await readHead(file.path);
+      const head = file.head ?? (await readHead(file.path));
       const kind = sniff(head);
       if (kind.kind === 'zip') results.push(...(await this.#addZip(viewer.id, modelId, name, file.path)));
       else results.push(await this.#addImage(viewer.id, modelId, name, file.path));

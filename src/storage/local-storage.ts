@@ -248,17 +248,18 @@ async function writeAll(handle: FileHandle, body: Buffer | Readable): Promise<{ 
 }
 
 /**
- * Opens a new file, creating its directory first. Retries when a concurrent delete pruned the
- * freshly made (still empty) directory between our mkdir and open.
+ * Opens a new file, creating its directory when it is missing. The directory usually exists, so
+ * the open is tried first (a mkdir per write is one more trip through the thread pool). Retries
+ * when a concurrent delete pruned the freshly made (still empty) directory between mkdir and open.
  */
 async function openCreatingParents(path: string): Promise<FileHandle> {
   for (let attempt = 0; ; attempt++) {
-    await mkdir(dirname(path), { recursive: true });
     try {
       return await open(path, 'wx', 0o644);
     } catch (error) {
-      if (!isMissing(error) || attempt >= 3) throw error;
+      if (!isMissing(error) || attempt >= 4) throw error;
     }
+    await mkdir(dirname(path), { recursive: true });
   }
 }
 

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { ImageRejectedError } from './errors.ts';
-import { lumaMetrics, sharpnessMetrics } from './metrics.ts';
+import { histogram, lumaMetrics, sharpnessMetrics } from './metrics.ts';
 import { HASH_INPUT_SIZE, perceptualHash } from './perceptual-hash.ts';
 import { sniff, type AcceptedImageFormat } from './sniff.ts';
-import { stripJpegMetadata } from './jpeg-strip.ts';
+import { applyJpegStrip, planJpegStrip } from './jpeg-strip.ts';
 import {
   ANALYSIS_LONG_SIDE,
   DEFAULT_MAX_IMAGE_BYTES,
@@ -14,6 +14,7 @@ import {
   NORMALIZED_LONG_SIDE,
   MAX_TRAINING_RESOLUTION,
   THUMBNAIL_LONG_SIDE,
+  THUMBNAIL_WEBP_EFFORT,
   THUMBNAIL_WEBP_QUALITY,
 } from './thresholds.ts';
 
@@ -139,6 +140,7 @@ export async function processImage(input: Buffer | string, options: ProcessImage
 
   const bytes = typeof input === 'string' ? await readBounded(input, maxBytes, name) : input;
   if (bytes.length > maxBytes) throw tooLarge(name, bytes.length, maxBytes);
+  const originalBytes = bytes.length;
 
   const sniffed = sniff(bytes.subarray(0, 512));
   if (sniffed.kind === 'refused') throw new ImageRejectedError(sniffed.code, name, sniffed.reason);
@@ -171,8 +173,8 @@ export async function processImage(input: Buffer | string, options: ProcessImage
 
   // A plain upright sRGB JPEG keeps its original pixels: only its metadata is cut out, losslessly,
   // and a single reduced-size decode (validating every byte) feeds the thumbnail and the checks.
-  const stripped = format === 'jpeg' && (meta.orientation ?? 1) === 1 && meta.space === 'srgb' && !meta.icc && meta.channels === 3 ? stripJpegMetadata(bytes) : null;
-  const storedSide = stripped ? ANALYSIS_LONG_SIDE : storedLongSide(format, width, height);
+  const stripPlan = format === 'jpeg' && (meta.orientation ?? 1) === 1 && meta.space === 'srgb' && !meta.icc && meta.channels === 3 ? planJpegStrip(bytes) : null;
+  const storedSide = stripPlan ? ANALYSIS_LONG_SIDE : storedLongSide(format, width, height);
   let base: { data: Buffer; info: OutputInfo };
   try {
     // failOn 'warning' (sharp's advice for untrusted input): a damaged photo is refused
@@ -191,11 +193,9 @@ export async function processImage(input: Buffer | string, options: ProcessImage
 
   // The thumbnail and the grey analysis image both come from one ≤1024-px colour copy, so the
   // large raw copy is resampled once for them rather than twice.
-  const [normalized, mid] = await Promise.all([
-    stripped
-      ? Promise.resolve({ data: stripped, info: { width, height } })
-      : fromBase().jpeg({ quality: NORMALIZED_JPEG_QUALITY }).toBuffer({ resolveWithObject: true }),
-    stripped
+  const [encoded, mid] = await Promise.all([
+    stripPlan ? Promise.resolve(null) : fromBase().jpeg({ quality: NORMALIZED_JPEG_QUALITY }).toBuffer({ resolveWithObject: true }),
+    stripPlan
       ? Promise.resolve(base)
       : fromBase().resize({ width: ANALYSIS_LONG_SIDE, height: ANALYSIS_LONG_SIDE, fit: 'inside', withoutEnlargement: true }).raw().toBuffer({ resolveWithObject: true }),
   ]);
@@ -203,17 +203,29 @@ export async function processImage(input: Buffer | string, options: ProcessImage
   const [thumbnail, analysis] = await Promise.all([
     fromMid()
       .resize({ width: THUMBNAIL_LONG_SIDE, height: THUMBNAIL_LONG_SIDE, fit: 'inside', withoutEnlargement: true })
-      .webp({ quality: THUMBNAIL_WEBP_QUALITY })
+      .webp({ quality: THUMBNAIL_WEBP_QUALITY, effort: THUMBNAIL_WEBP_EFFORT })
       .toBuffer({ resolveWithObject: true }),
     fromMid().toColourspace('b-w').raw().toBuffer({ resolveWithObject: true }),
   ]);
   const gray = analysis.data;
   if (analysis.info.channels !== 1) throw new Error(`analysis image has ${analysis.info.channels} channels, expected 1`);
-  const hashPixels = await sharp(gray, { raw: { width: analysis.info.width, height: analysis.info.height, channels: 1 } })
+  const hashInput = sharp(gray, { raw: { width: analysis.info.width, height: analysis.info.height, channels: 1 } })
     .resize(HASH_INPUT_SIZE, HASH_INPUT_SIZE, { fit: 'fill' })
     .toColourspace('b-w')
     .raw()
     .toBuffer();
+  // The event loop measures while libvips makes the hash input.
+  const hist = histogram(gray);
+  const measured = {
+    ...sharpnessMetrics(gray, analysis.info.width, analysis.info.height, hist),
+    ...lumaMetrics(gray, hist),
+    aspect: Math.max(width, height) / Math.min(width, height),
+  };
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const hashPixels = await hashInput;
+  // Last, once nothing reads the original any more: a file read here is ours, so the stripped copy
+  // may reuse its memory (no second 12 MP buffer per upload, which is garbage-collection work).
+  const normalized = encoded ?? { data: applyJpegStrip(bytes, stripPlan!, { reuseInput: typeof input === 'string' }), info: { width, height } };
 
   return {
     normalized: normalized.data,
@@ -226,13 +238,8 @@ export async function processImage(input: Buffer | string, options: ProcessImage
     height,
     format,
     hadAlpha: meta.hasAlpha,
-    bytes: bytes.length,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    metrics: {
-      ...sharpnessMetrics(gray, analysis.info.width, analysis.info.height),
-      ...lumaMetrics(gray),
-      aspect: Math.max(width, height) / Math.min(width, height),
-      perceptualHash: perceptualHash(hashPixels),
-    },
+    bytes: originalBytes,
+    sha256,
+    metrics: { ...measured, perceptualHash: perceptualHash(hashPixels) },
   };
 }
