@@ -4,7 +4,8 @@ import type { AccountService } from '../../accounts/account-service.ts';
 import { signInInput, signUpInput } from '../../accounts/schemas.ts';
 import type { User } from '../../accounts/types.ts';
 import { clearSessionCookie, requireUser, setSessionCookie } from '../auth.ts';
-import { commonErrors, errorResponse, sessionResponse, noContent } from '../response-schemas.ts';
+import { sessionResponse } from '../schemas/accounts.ts';
+import { commonErrors, errorResponse, noContent } from '../schemas/common.ts';
 
 export interface AuthRouteOptions {
   accounts: AccountService;

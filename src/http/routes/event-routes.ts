@@ -4,7 +4,18 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { EventBus, PlatformEvent } from '../../events/event-bus.ts';
 import { requireUser } from '../auth.ts';
-import { commonErrors } from '../response-schemas.ts';
+import { commonErrors } from '../schemas/common.ts';
+import type { liveEvent } from '../schemas/events.ts';
+
+/**
+ * The stream sends each PlatformEvent as it is, and the web app reads it as `liveEvent`
+ * (../schemas/events.ts). Each must fit the other, so a field renamed or added on one side only
+ * fails the typecheck instead of the page.
+ */
+type Fits<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+type WireMatchesBus = Assert<Fits<PlatformEvent, z.output<typeof liveEvent>>>;
+type WireHasBusFields = Assert<Fits<keyof PlatformEvent, keyof z.output<typeof liveEvent>>>;
 
 const HEARTBEAT_MS = 15_000;
 const REPLAY_BUFFER = 2_000;

@@ -3,19 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { GenerationLinkService } from '../../generations/generation-links-service.ts';
 import { requireUser } from '../auth.ts';
-import { commonErrors, errorResponse, idParams, noContent } from '../response-schemas.ts';
-
-const linkView = z.object({
-  url: z.string().describe('The public address: anyone with it sees the images, signed in or not'),
-  includePrompt: z.boolean(),
-  createdAt: z.string(),
-});
-
-const sharedView = z.object({
-  madeAt: z.string(),
-  prompt: z.string().nullable().describe('Only when the owner chose to include it'),
-  images: z.array(z.object({ position: z.number(), url: z.string(), downloadUrl: z.string(), width: z.number(), height: z.number(), contentType: z.string() })),
-});
+import { commonErrors, errorResponse, idParams, noContent } from '../schemas/common.ts';
+import { linkInput, linkResponse, sharedResponse } from '../schemas/generations.ts';
 
 /**
  * The token is never validated for shape: a malformed token gets the same 404 as a revoked or
@@ -49,8 +38,8 @@ export const generationLinkRoutes = (links: GenerationLinkService, options: { pu
         description: 'One link per generation: asking again returns the same link (201 when made, 200 when it existed). The prompt is shown only with includePrompt: true. Anyone with the link sees the images, signed in or not, until the link is turned off.',
         params: idParams,
         // No body at all (curl -X POST) means the defaults.
-        body: z.object({ includePrompt: z.boolean({ error: 'includePrompt is true or false.' }).optional() }).nullish(),
-        response: { 200: z.object({ link: linkView }), 201: z.object({ link: linkView }), 409: errorResponse, ...commonErrors },
+        body: linkInput,
+        response: { 200: linkResponse, 201: linkResponse, 409: errorResponse, ...commonErrors },
       },
     },
     async (request, reply) => {
@@ -76,7 +65,7 @@ export const generationLinkRoutes = (links: GenerationLinkService, options: { pu
         summary: 'What a public link shows: the images, when they were made, and the prompt if the owner chose to show it (no sign-in)',
         security: [],
         params: tokenParams,
-        response: { 200: z.object({ shared: sharedView }), ...publicErrors },
+        response: { 200: sharedResponse, ...publicErrors },
       },
     },
     async (request) => ({ shared: await links.open(request.params.token) }),

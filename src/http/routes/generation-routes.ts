@@ -1,20 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { GenerationService } from '../../generations/generation-service.ts';
-import { comparisonInput, generationInput, generationListQuery, recipeCreateInput, recipeParams, recipeUpdateInput } from '../../generations/schemas.ts';
+import { comparisonInput, generationInput, generationListQuery, recipeCreateInput, recipeUpdateInput } from '../../generations/schemas.ts';
 import { requireUser } from '../auth.ts';
-import { commonErrors, errorResponse, idParams, noContent } from '../response-schemas.ts';
-
-const range = z.object({ min: z.number(), max: z.number(), default: z.number(), step: z.number() });
-const params = z.object({ prompt: z.string(), negativePrompt: z.string().nullable(), loraScale: z.number(), guidanceScale: z.number(), steps: z.number(), seed: z.number(), aspectRatio: z.string(), numOutputs: z.number(), outputFormat: z.string() });
-const generationView = z.object({
-  id: z.string(), modelId: z.string(), trainingId: z.string(), status: z.string(), prompt: z.string(), negativePrompt: z.string().nullable(), params, batchId: z.string().nullable(), shared: z.boolean(),
-  error: z.string().nullable(), notice: z.string().nullable(),
-  images: z.array(z.object({ position: z.number(), url: z.string(), downloadUrl: z.string(), width: z.number(), height: z.number(), contentType: z.string(), bytes: z.number() })),
-  link: z.object({ url: z.string(), includePrompt: z.boolean(), createdAt: z.string() }).nullable().describe('Its public share link (owner only; see POST /api/generations/{id}/link)'),
-  createdAt: z.string(), completedAt: z.string().nullable(),
-});
-const recipeView = z.object({ id: z.string(), modelId: z.string(), name: z.string(), prompt: z.string(), negativePrompt: z.string().nullable(), params: recipeParams, createdAt: z.string(), updatedAt: z.string() });
+import { commonErrors, errorResponse, idParams, noContent } from '../schemas/common.ts';
+import {
+  comparisonResponse, generationEnvelope, generationListResponse, generationOptionsResponse, recipeEnvelope, recipeListResponse, shareInput, showcaseResponse,
+} from '../schemas/generations.ts';
 
 export const generationRoutes = (generations: GenerationService): FastifyPluginAsyncZod => async (app) => {
   app.get(
@@ -24,14 +16,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
         tags: ['generations'],
         summary: 'The Generate page controls for this model: ranges and defaults per base model, negative prompt support, trigger word',
         params: idParams,
-        response: {
-          200: z.object({
-            available: z.boolean(), unavailableReason: z.string().nullable(), baseModelLabel: z.string(), triggerWord: z.string().nullable(), triggerWordHelp: z.string().nullable(),
-            controls: z.object({ baseModel: z.string(), negativePrompt: z.object({ supported: z.boolean(), reason: z.string().nullable() }), loraScale: range, guidanceScale: range, steps: range, numOutputs: range, aspectRatios: z.array(z.string()).readonly(), outputFormats: z.array(z.string()).readonly() }),
-            quota: z.object({ maxConcurrent: z.number(), maxPerHour: z.number(), active: z.number(), usedThisHour: z.number() }),
-          }),
-          ...commonErrors,
-        },
+        response: { 200: generationOptionsResponse, ...commonErrors },
       },
     },
     async (request) => generations.options(requireUser(request), request.params.id),
@@ -39,7 +24,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
 
   app.post(
     '/api/models/:id/generations',
-    { schema: { tags: ['generations'], summary: 'Generate images with a ready model (own or public)', params: idParams, body: generationInput, response: { 201: z.object({ generation: generationView }), 409: errorResponse, 502: errorResponse, ...commonErrors } } },
+    { schema: { tags: ['generations'], summary: 'Generate images with a ready model (own or public)', params: idParams, body: generationInput, response: { 201: generationEnvelope, 409: errorResponse, 502: errorResponse, ...commonErrors } } },
     async (request, reply) => reply.code(201).send({ generation: await generations.create(requireUser(request), request.params.id, request.body) }),
   );
 
@@ -51,7 +36,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
         summary: 'One prompt and seed at several LoRA scales (and optionally guidance scales), side by side',
         params: idParams,
         body: comparisonInput,
-        response: { 201: z.object({ batchId: z.string(), seed: z.number(), generations: z.array(generationView) }), 409: errorResponse, 502: errorResponse, ...commonErrors },
+        response: { 201: comparisonResponse, 409: errorResponse, 502: errorResponse, ...commonErrors },
       },
     },
     async (request, reply) => reply.code(201).send(await generations.compare(requireUser(request), request.params.id, request.body)),
@@ -64,7 +49,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
         tags: ['generations'],
         summary: 'Your gallery, newest first (filter by model or comparison batch)',
         querystring: generationListQuery,
-        response: { 200: z.object({ generations: z.array(generationView), nextCursor: z.string().nullable() }), ...commonErrors },
+        response: { 200: generationListResponse, ...commonErrors },
       },
     },
     async (request) => generations.list(requireUser(request), request.query),
@@ -72,7 +57,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
 
   app.get(
     '/api/generations/:id',
-    { schema: { tags: ['generations'], summary: 'One generation with its images and the exact parameters and seed', params: idParams, response: { 200: z.object({ generation: generationView }), ...commonErrors } } },
+    { schema: { tags: ['generations'], summary: 'One generation with its images and the exact parameters and seed', params: idParams, response: { 200: generationEnvelope, ...commonErrors } } },
     async (request) => ({ generation: await generations.get(requireUser(request), request.params.id) }),
   );
 
@@ -83,8 +68,8 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
         tags: ['generations'],
         summary: "Share a finished generation on the model's showcase (or make it private again)",
         params: idParams,
-        body: z.object({ shared: z.boolean({ error: 'Send {"shared": true} or {"shared": false}.' }) }),
-        response: { 200: z.object({ generation: generationView }), 409: errorResponse, ...commonErrors },
+        body: shareInput,
+        response: { 200: generationEnvelope, 409: errorResponse, ...commonErrors },
       },
     },
     async (request) => ({ generation: await generations.share(requireUser(request), request.params.id, request.body.shared) }),
@@ -92,7 +77,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
 
   app.get(
     '/api/models/:id/showcase',
-    { schema: { tags: ['generations'], summary: "Generations their authors shared for this model (visible to everyone who can see the model)", params: idParams, response: { 200: z.object({ generations: z.array(generationView) }), ...commonErrors } } },
+    { schema: { tags: ['generations'], summary: "Generations their authors shared for this model (visible to everyone who can see the model)", params: idParams, response: { 200: showcaseResponse, ...commonErrors } } },
     async (request) => ({ generations: await generations.showcase(requireUser(request), request.params.id) }),
   );
 
@@ -107,7 +92,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
 
   app.post(
     '/api/generations/:id/cancel',
-    { schema: { tags: ['generations'], summary: 'Stop a queued or running generation', params: idParams, response: { 200: z.object({ generation: generationView }), 409: errorResponse, ...commonErrors } } },
+    { schema: { tags: ['generations'], summary: 'Stop a queued or running generation', params: idParams, response: { 200: generationEnvelope, 409: errorResponse, ...commonErrors } } },
     async (request) => ({ generation: await generations.cancel(requireUser(request), request.params.id) }),
   );
 
@@ -132,7 +117,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
 
   app.get(
     '/api/models/:id/recipes',
-    { schema: { tags: ['recipes'], summary: 'Your saved prompts for this model', params: idParams, response: { 200: z.object({ recipes: z.array(recipeView) }), ...commonErrors } } },
+    { schema: { tags: ['recipes'], summary: 'Your saved prompts for this model', params: idParams, response: { 200: recipeListResponse, ...commonErrors } } },
     async (request) => ({ recipes: await generations.listRecipes(requireUser(request), request.params.id) }),
   );
 
@@ -144,7 +129,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
         summary: 'Save a successful prompt (from a generation, or given directly)',
         params: idParams,
         body: recipeCreateInput,
-        response: { 201: z.object({ recipe: recipeView }), 409: errorResponse, ...commonErrors },
+        response: { 201: recipeEnvelope, 409: errorResponse, ...commonErrors },
       },
     },
     async (request, reply) => reply.code(201).send({ recipe: await generations.createRecipe(requireUser(request), request.params.id, request.body) }),
@@ -158,7 +143,7 @@ export const generationRoutes = (generations: GenerationService): FastifyPluginA
         summary: 'Edit a saved prompt',
         params: idParams,
         body: recipeUpdateInput,
-        response: { 200: z.object({ recipe: recipeView }), 409: errorResponse, ...commonErrors },
+        response: { 200: recipeEnvelope, 409: errorResponse, ...commonErrors },
       },
     },
     async (request) => ({ recipe: await generations.updateRecipe(requireUser(request), request.params.id, request.body) }),

@@ -4,9 +4,8 @@ import type { ModelService } from '../../models/model-service.ts';
 import { createModelInput, listModelsQuery, updateModelInput } from '../../models/schemas.ts';
 import { requireUser } from '../auth.ts';
 import { RevisionCache } from '../revision-cache.ts';
-import { commonErrors, errorResponse, idParams, modelResponse, noContent } from '../response-schemas.ts';
-
-const listResponse = z.object({ models: z.array(modelResponse), nextCursor: z.string().nullable() });
+import { commonErrors, errorResponse, idParams, noContent } from '../schemas/common.ts';
+import { modelEnvelope, modelListResponse } from '../schemas/models.ts';
 
 export const modelRoutes = (models: ModelService): FastifyPluginAsyncZod => async (app) => {
   // Dashboards re-read the list often; it only changes when the collection's revision does.
@@ -19,7 +18,7 @@ export const modelRoutes = (models: ModelService): FastifyPluginAsyncZod => asyn
         tags: ['models'],
         summary: 'Your models (scope=mine) or everyone\'s public models (scope=public), newest first',
         querystring: listModelsQuery,
-        response: { 200: listResponse, 304: z.null().describe('Not modified (If-None-Match)'), ...commonErrors },
+        response: { 200: modelListResponse, 304: z.null().describe('Not modified (If-None-Match)'), ...commonErrors },
       },
     },
     async (request, reply) => {
@@ -28,7 +27,7 @@ export const modelRoutes = (models: ModelService): FastifyPluginAsyncZod => asyn
       const revision = await models.listRevision(viewer, scope);
       const key = `${viewer.id}|${scope}|${revision}|${limit}|${cursor ?? ''}`;
       // The cached body bypasses the response serializer, so it is checked against the schema when computed.
-      return listCache.reply(request, reply, key, async () => listResponse.parse(await models.list(viewer, request.query)));
+      return listCache.reply(request, reply, key, async () => modelListResponse.parse(await models.list(viewer, request.query)));
     },
   );
 
@@ -39,7 +38,7 @@ export const modelRoutes = (models: ModelService): FastifyPluginAsyncZod => asyn
         tags: ['models'],
         summary: 'Create New Model',
         body: createModelInput,
-        response: { 201: z.object({ model: modelResponse }), 409: errorResponse, ...commonErrors },
+        response: { 201: modelEnvelope, 409: errorResponse, ...commonErrors },
       },
     },
     async (request, reply) => reply.code(201).send({ model: await models.create(requireUser(request), request.body) }),
@@ -47,7 +46,7 @@ export const modelRoutes = (models: ModelService): FastifyPluginAsyncZod => asyn
 
   app.get(
     '/api/models/:id',
-    { schema: { tags: ['models'], summary: 'One model (yours, or a public one)', params: idParams, response: { 200: z.object({ model: modelResponse }), ...commonErrors } } },
+    { schema: { tags: ['models'], summary: 'One model (yours, or a public one)', params: idParams, response: { 200: modelEnvelope, ...commonErrors } } },
     async (request) => ({ model: await models.get(requireUser(request), request.params.id) }),
   );
 
@@ -59,7 +58,7 @@ export const modelRoutes = (models: ModelService): FastifyPluginAsyncZod => asyn
         summary: 'Rename or edit your model',
         params: idParams,
         body: updateModelInput,
-        response: { 200: z.object({ model: modelResponse }), 409: errorResponse, ...commonErrors },
+        response: { 200: modelEnvelope, 409: errorResponse, ...commonErrors },
       },
     },
     async (request) => ({ model: await models.update(requireUser(request), request.params.id, request.body) }),

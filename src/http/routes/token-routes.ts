@@ -1,14 +1,14 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import type { AccountService } from '../../accounts/account-service.ts';
 import { createTokenInput } from '../../accounts/schemas.ts';
 import { requireUser } from '../auth.ts';
-import { apiTokenResponse, commonErrors, idParams, noContent } from '../response-schemas.ts';
+import { createdTokenResponse, tokenListResponse } from '../schemas/accounts.ts';
+import { commonErrors, idParams, noContent } from '../schemas/common.ts';
 
 export const tokenRoutes = (accounts: AccountService): FastifyPluginAsyncZod => async (app) => {
   app.get(
     '/api/tokens',
-    { schema: { tags: ['tokens'], summary: 'List your API tokens', response: { 200: z.object({ tokens: z.array(apiTokenResponse) }), ...commonErrors } } },
+    { schema: { tags: ['tokens'], summary: 'List your API tokens', response: { 200: tokenListResponse, ...commonErrors } } },
     async (request) => ({ tokens: await accounts.listApiTokens(requireUser(request).id) }),
   );
 
@@ -19,7 +19,7 @@ export const tokenRoutes = (accounts: AccountService): FastifyPluginAsyncZod => 
         tags: ['tokens'],
         summary: 'Create an API token (the secret is shown once)',
         body: createTokenInput,
-        response: { 201: z.object({ token: apiTokenResponse, secret: z.string() }), ...commonErrors },
+        response: { 201: createdTokenResponse, ...commonErrors },
       },
     },
     async (request, reply) => reply.code(201).send(await accounts.createApiToken(requireUser(request).id, request.body)),

@@ -1,15 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { webhookUrlInput, type UserWebhookService } from '../../notifications/user-webhook-service.ts';
 import { requireUser } from '../auth.ts';
-import { commonErrors, noContent } from '../response-schemas.ts';
-
-const webhookView = z.object({ url: z.string(), createdAt: z.string(), lastDeliveryAt: z.string().nullable(), lastDeliveryStatus: z.string().nullable() });
+import { commonErrors, noContent } from '../schemas/common.ts';
+import { webhookResponse, webhookSetResponse, webhookTestResponse } from '../schemas/user-webhooks.ts';
 
 export const userWebhookRoutes = (webhooks: UserWebhookService): FastifyPluginAsyncZod => async (app) => {
   app.get(
     '/api/settings/webhook',
-    { schema: { tags: ['settings'], summary: 'Your outgoing webhook for finished trainings', response: { 200: z.object({ webhook: webhookView.nullable() }), ...commonErrors } } },
+    { schema: { tags: ['settings'], summary: 'Your outgoing webhook for finished trainings', response: { 200: webhookResponse, ...commonErrors } } },
     async (request) => ({ webhook: await webhooks.get(requireUser(request)) }),
   );
 
@@ -20,7 +18,7 @@ export const userWebhookRoutes = (webhooks: UserWebhookService): FastifyPluginAs
         tags: ['settings'],
         summary: 'Set the URL that receives a signed POST when a training ends (the signing secret is shown once)',
         body: webhookUrlInput,
-        response: { 200: z.object({ webhook: webhookView, secret: z.string() }), ...commonErrors },
+        response: { 200: webhookSetResponse, ...commonErrors },
       },
     },
     async (request) => webhooks.set(requireUser(request), request.body.url),
@@ -37,7 +35,7 @@ export const userWebhookRoutes = (webhooks: UserWebhookService): FastifyPluginAs
 
   app.post(
     '/api/settings/webhook/test',
-    { schema: { tags: ['settings'], summary: 'Send a signed test event to your webhook', response: { 202: z.object({ queued: z.literal(true) }), ...commonErrors } } },
+    { schema: { tags: ['settings'], summary: 'Send a signed test event to your webhook', response: { 202: webhookTestResponse, ...commonErrors } } },
     async (request, reply) => {
       await webhooks.sendTest(requireUser(request));
       return reply.code(202).send({ queued: true as const });

@@ -1,52 +1,35 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import type { z } from 'zod';
+import type { comparisonInput, generationInput, recipeCreateInput } from '../../../src/generations/schemas.ts';
+import type {
+  comparisonResponse, generationEnvelope, generationListResponse, generationOptionsResponse, generationParams, generationView, linkInput, linkResponse, recipeEnvelope,
+  recipeListResponse, recipeView, sharedResponse, sharedView, shareInput, showcaseResponse, linkView,
+} from '../../../src/http/schemas/generations.ts';
+import type { modelCardResponse } from '../../../src/http/schemas/trainings.ts';
 import { apiRequest } from './client.ts';
+import type { AsListed } from './types.ts';
 
 const enc = encodeURIComponent;
 
-export interface Range { min: number; max: number; default: number; step: number }
-export interface GenerationOptions {
-  available: boolean;
-  unavailableReason: string | null;
-  triggerWord: string | null;
-  triggerWordHelp: string | null;
-  controls: { baseModel: string; negativePrompt: { supported: boolean; reason: string | null }; loraScale: Range; guidanceScale: Range; steps: Range; numOutputs: Range; aspectRatios: string[] };
-}
-export interface GenerationParams { prompt: string; negativePrompt: string | null; loraScale: number; guidanceScale: number; steps: number; seed: number; aspectRatio: string; numOutputs: number }
-export interface Generation {
-  id: string;
-  modelId: string;
-  status: string;
-  prompt: string;
-  negativePrompt: string | null;
-  params: GenerationParams;
-  batchId: string | null;
-  shared: boolean;
-  error: string | null;
-  images: Array<{ url: string; downloadUrl: string; width: number; height: number; contentType: string }>;
-  /** Its public share link (yours only); null when it has none. */
-  link: ShareLink | null;
-  createdAt: string;
-  completedAt: string | null;
-}
-/** A public link to one generation. `url` is a path when the server has no PUBLIC_URL: see shareLinkAddress. */
-export interface ShareLink { url: string; includePrompt: boolean; createdAt: string }
+/*
+ * Shapes of the generations API, derived from the zod schemas the server answers with
+ * (src/http/schemas/generations.ts) and validates requests with (src/generations/schemas.ts).
+ * `import type` only: the imports are erased, so neither zod nor server code reaches the bundle.
+ */
+export type GenerationOptions = z.output<typeof generationOptionsResponse>;
+export type Generation = z.output<typeof generationView>;
+export type GenerationParams = z.output<typeof generationParams>;
+/** A public link to one generation. `url` may be a path: see shareLinkAddress. */
+export type ShareLink = z.output<typeof linkView>;
 /** What anyone with a link sees: never the owner, the model or the settings. */
-export interface SharedGeneration {
-  madeAt: string;
-  prompt: string | null;
-  images: Array<{ position: number; url: string; downloadUrl: string; width: number; height: number; contentType: string }>;
-}
-export interface Recipe { id: string; modelId: string; name: string; prompt: string; negativePrompt: string | null; params: Record<string, unknown>; createdAt: string; updatedAt: string }
-export interface GenerateRequest {
-  prompt: string;
-  negativePrompt?: string;
-  loraScale?: number;
-  guidanceScale?: number;
-  steps?: number;
-  seed?: number;
-  aspectRatio?: string;
-  numOutputs?: number;
-}
+export type SharedGeneration = z.output<typeof sharedView>;
+export type Recipe = z.output<typeof recipeView>;
+export type ModelCard = NonNullable<z.output<typeof modelCardResponse>['card']>;
+
+/** Aspect ratios and formats come from the generation options, as plain strings. */
+export type GenerateRequest = AsListed<z.input<typeof generationInput>>;
+export type CompareRequest = AsListed<z.input<typeof comparisonInput>>;
+export type RecipeCreateInput = z.input<typeof recipeCreateInput>;
 
 export const generationKeys = {
   options: (modelId: string) => ['generation-options', modelId] as const,
@@ -61,14 +44,14 @@ export const useGenerationOptions = (modelId: string) =>
 export const useGallery = (modelId: string) =>
   useQuery({
     queryKey: generationKeys.gallery(modelId),
-    queryFn: async ({ signal }) => (await apiRequest<{ generations: Generation[] }>('GET', `/api/generations?modelId=${enc(modelId)}&limit=60`, undefined, signal)).generations,
+    queryFn: async ({ signal }) => (await apiRequest<z.output<typeof generationListResponse>>('GET', `/api/generations?modelId=${enc(modelId)}&limit=60`, undefined, signal)).generations,
     refetchInterval: (q) => (q.state.data?.some((g) => !['succeeded', 'failed', 'canceled'].includes(g.status)) ? 3000 : false),
   });
 
 export function useGenerate(modelId: string) {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (body: GenerateRequest) => apiRequest<{ generation: Generation }>('POST', `/api/models/${enc(modelId)}/generations`, body),
+    mutationFn: (body: GenerateRequest) => apiRequest<z.output<typeof generationEnvelope>>('POST', `/api/models/${enc(modelId)}/generations`, body),
     onSuccess: () => void qc.invalidateQueries({ queryKey: generationKeys.gallery(modelId) }),
   });
 }
@@ -76,35 +59,21 @@ export function useGenerate(modelId: string) {
 export function useCompare(modelId: string) {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (body: { prompt: string; seed?: number; loraScales: number[]; aspectRatio?: string }) => apiRequest<{ batchId: string; seed: number; generations: Generation[] }>('POST', `/api/models/${enc(modelId)}/comparisons`, body),
+    mutationFn: (body: CompareRequest) => apiRequest<z.output<typeof comparisonResponse>>('POST', `/api/models/${enc(modelId)}/comparisons`, body),
     onSuccess: () => void qc.invalidateQueries({ queryKey: generationKeys.gallery(modelId) }),
   });
 }
 
-export interface ModelCard {
-  baseModel: string;
-  baseModelLabel: string;
-  triggerWord: string;
-  preset: string;
-  resolution: number;
-  epochs: number;
-  steps: number;
-  imageCount: number;
-  trainedAt: string | null;
-  weightsUrl: string;
-  weightsBytes: number | null;
-}
-
 export const useModelCard = (modelId: string, enabled: boolean) =>
-  useQuery({ queryKey: ['model-card', modelId], enabled, queryFn: async ({ signal }) => (await apiRequest<{ card: ModelCard | null }>('GET', `/api/models/${enc(modelId)}/card`, undefined, signal)).card });
+  useQuery({ queryKey: ['model-card', modelId], enabled, queryFn: async ({ signal }) => (await apiRequest<z.output<typeof modelCardResponse>>('GET', `/api/models/${enc(modelId)}/card`, undefined, signal)).card });
 
 export const useShowcase = (modelId: string, enabled: boolean) =>
-  useQuery({ queryKey: ['showcase', modelId], enabled, queryFn: async ({ signal }) => (await apiRequest<{ generations: Generation[] }>('GET', `/api/models/${enc(modelId)}/showcase`, undefined, signal)).generations });
+  useQuery({ queryKey: ['showcase', modelId], enabled, queryFn: async ({ signal }) => (await apiRequest<z.output<typeof showcaseResponse>>('GET', `/api/models/${enc(modelId)}/showcase`, undefined, signal)).generations });
 
 export function useShareGeneration(modelId: string) {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: ({ id, shared }: { id: string; shared: boolean }) => apiRequest<{ generation: Generation }>('PATCH', `/api/generations/${enc(id)}`, { shared }),
+    mutationFn: ({ id, shared }: { id: string } & z.input<typeof shareInput>) => apiRequest<z.output<typeof generationEnvelope>>('PATCH', `/api/generations/${enc(id)}`, { shared }),
     onSuccess: () => {
       void qc.invalidateQueries({ queryKey: generationKeys.gallery(modelId) });
       void qc.invalidateQueries({ queryKey: ['showcase', modelId] });
@@ -121,12 +90,12 @@ export function useDeleteGeneration(modelId: string) {
 }
 
 export const useRecipes = (modelId: string) =>
-  useQuery({ queryKey: generationKeys.recipes(modelId), queryFn: async ({ signal }) => (await apiRequest<{ recipes: Recipe[] }>('GET', `/api/models/${enc(modelId)}/recipes`, undefined, signal)).recipes });
+  useQuery({ queryKey: generationKeys.recipes(modelId), queryFn: async ({ signal }) => (await apiRequest<z.output<typeof recipeListResponse>>('GET', `/api/models/${enc(modelId)}/recipes`, undefined, signal)).recipes });
 
 export function useSaveRecipe(modelId: string) {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (body: { name: string; fromGeneration: string }) => apiRequest<{ recipe: Recipe }>('POST', `/api/models/${enc(modelId)}/recipes`, body),
+    mutationFn: (body: RecipeCreateInput) => apiRequest<z.output<typeof recipeEnvelope>>('POST', `/api/models/${enc(modelId)}/recipes`, body),
     onSuccess: () => void qc.invalidateQueries({ queryKey: generationKeys.recipes(modelId) }),
   });
 }
@@ -151,7 +120,7 @@ function setGalleryLink(qc: ReturnType<typeof useQueryClient>, modelId: string, 
 export function useCreateShareLink(modelId: string) {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: ({ id, includePrompt }: { id: string; includePrompt: boolean }) => apiRequest<{ link: ShareLink }>('POST', `/api/generations/${enc(id)}/link`, { includePrompt }),
+    mutationFn: ({ id, includePrompt }: { id: string } & NonNullable<z.input<typeof linkInput>>) => apiRequest<z.output<typeof linkResponse>>('POST', `/api/generations/${enc(id)}/link`, { includePrompt }),
     onSuccess: ({ link }, { id }) => setGalleryLink(qc, modelId, id, link),
   });
 }
@@ -168,7 +137,7 @@ export function useDeleteShareLink(modelId: string) {
 export const useSharedGeneration = (token: string) =>
   useQuery({
     queryKey: ['shared', token],
-    queryFn: async ({ signal }) => (await apiRequest<{ shared: SharedGeneration }>('GET', `/api/shared/${enc(token)}`, undefined, signal)).shared,
+    queryFn: async ({ signal }) => (await apiRequest<z.output<typeof sharedResponse>>('GET', `/api/shared/${enc(token)}`, undefined, signal)).shared,
     // A link turned off while the page is open shows so on the next look.
     staleTime: 0,
   });

@@ -1,6 +1,6 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { modelsApi, tokensApi, type ModelInput, type ModelScope } from './endpoints.ts';
-import type { Model } from './types.ts';
+import { modelsApi, tokensApi } from './endpoints.ts';
+import type { Model, ModelChanges, ModelInput, ModelScope } from './types.ts';
 
 export const queryKeys = {
   models: (scope: ModelScope) => ['models', scope] as const,
@@ -39,7 +39,7 @@ export function useCreateModel() {
 export function useUpdateModel(id: string) {
   const queryClient = useQueryClient();
   return useMutation({
-    mutationFn: (changes: Partial<ModelInput>) => modelsApi.update(id, changes),
+    mutationFn: (changes: ModelChanges) => modelsApi.update(id, changes),
     onSuccess: (model: Model) => {
       queryClient.setQueryData(queryKeys.model(model.id), model);
       void queryClient.invalidateQueries({ queryKey: queryKeys.allModels });

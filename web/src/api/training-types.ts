@@ -1,4 +1,37 @@
-/** Shapes of the datasets and trainings API (see src/http/routes/dataset-routes.ts and training-routes.ts). */
+/**
+ * Shapes of the trainings API, derived from the zod schemas the server answers with
+ * (src/http/schemas/trainings.ts, events.ts) and validates requests with (src/trainings/schemas.ts).
+ * `import type` only: the imports are erased, so neither zod nor server code reaches the bundle.
+ */
+import type { z } from 'zod';
+import type { liveEvent } from '../../../src/http/schemas/events.ts';
+import type {
+  estimate, logTailResponse, lossResponse, optionsResponse, planResponse, trainingEnvelope, trainingListResponse, trainingProgress, trainingResponse, trainingStatus,
+} from '../../../src/http/schemas/trainings.ts';
+import type { trainingSettingsInput } from '../../../src/trainings/schemas.ts';
+import type { AsListed } from './types.ts';
+
+export type TrainingStatus = z.output<typeof trainingStatus>;
+export type Estimate = z.output<typeof estimate>;
+export type TrainingProgress = z.output<typeof trainingProgress>;
+export type Training = z.output<typeof trainingResponse>;
+export type TrainingEnvelope = z.output<typeof trainingEnvelope>;
+export type TrainingList = z.output<typeof trainingListResponse>;
+export type TrainingOptions = z.output<typeof optionsResponse>;
+export type TrainingPlan = z.output<typeof planResponse>;
+export type LossPoints = z.output<typeof lossResponse>;
+export type LogTail = z.output<typeof logTailResponse>;
+
+/** The body of POST …/training-plan and …/trainings; the values come from GET …/training-options. */
+export type TrainingSettings = AsListed<z.input<typeof trainingSettingsInput>>;
+
+/** One event of GET /api/events; `status` is a training's status on `training.updated`. */
+export type LiveEvent = z.output<typeof liveEvent>;
+
+/*
+ * Datasets: still hand-written copies of src/http/routes/dataset-routes.ts, because that code is
+ * being changed in parallel; derive them from src/http/schemas/ like the rest once it settles.
+ */
 export interface Badge {
   code: string;
   severity: 'error' | 'warning' | 'info';
@@ -44,86 +77,3 @@ export type UploadResult =
   | { filename: string; status: 'added' | 'duplicate'; image: DatasetImage }
   | { filename: string; status: 'rejected'; error: { code: string; message: string } }
   | { filename: string; status: 'skipped'; reason: string };
-
-export type TrainingStatus = 'draft' | 'queued' | 'submitting' | 'starting' | 'processing' | 'succeeded' | 'failed' | 'canceled';
-
-export interface Range {
-  min: number;
-  expected: number;
-  max: number;
-}
-
-export interface Estimate {
-  durationSeconds: Range;
-  costUsd: Range;
-  hardware: string;
-  basis: 'table' | 'history';
-  basedOnRuns: number;
-}
-
-export interface TrainingProgress {
-  stage: string | null;
-  step: number | null;
-  totalSteps: number | null;
-  percent: number | null;
-  itPerSecond?: number | null;
-  trainerEtaSeconds: number | null;
-  loss: number | null;
-}
-
-export interface Training {
-  id: string;
-  modelId: string;
-  status: TrainingStatus;
-  settings: { baseModel: string; preset: string; resolution: number; epochs: number; steps: number; imageCount: number; triggerWord: string; formula: string; inputs: Record<string, unknown> };
-  estimate: Estimate;
-  progress: TrainingProgress;
-  failure: { kind: string; message: string; nextStep: string } | null;
-  cancelRequested: boolean;
-  weightsAvailable: boolean;
-  /** Succeeded, but the weights could not be copied: why. */
-  weightsNotice: string | null;
-  outputVersion: string | null;
-  retrainOf: string | null;
-  queuedAt: string | null;
-  startedAt: string | null;
-  completedAt: string | null;
-  lastEventAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface TrainingOptions {
-  providerConfigured: boolean;
-  baseModels: Array<{ id: string; label: string; summary: string; available: boolean; unavailableReason: string | null; supportsNegativePrompt: boolean; overridableInputs: string[] }>;
-  presets: string[];
-  resolutions: number[];
-  dataset: { imageCount: number; canTrain: boolean; reasons: string[]; triggerWord: string };
-}
-
-export interface TrainingSettings {
-  baseModel: string;
-  preset: string;
-  resolution: number;
-  epochs?: number;
-  overrides?: Record<string, number | string | boolean>;
-  retrainOf?: string;
-}
-
-export interface TrainingPlan {
-  plan: { epochs: number; repeats: number; batchSize: number; formulaSteps: number; steps: number; clamped: 'min' | 'max' | null; formula: string; inputs: Record<string, unknown> };
-  estimate: Estimate;
-  imageCount: number;
-  canStart: boolean;
-  blockers: string[];
-}
-
-export interface LiveEvent {
-  type: 'training.updated' | 'model.updated';
-  ownerId: string;
-  modelId: string;
-  trainingId?: string;
-  status?: TrainingStatus;
-  progress?: TrainingProgress;
-  at: string;
-}

@@ -1,7 +1,9 @@
 import { keepPreviousData, useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { apiErrorFrom, apiRequest, getCsrfToken } from './client.ts';
 import { queryKeys } from './queries.ts';
-import type { Dataset, DatasetImage, DatasetSettings, Training, TrainingOptions, TrainingPlan, TrainingSettings, UploadResult } from './training-types.ts';
+import type {
+  Dataset, DatasetImage, DatasetSettings, LogTail, LossPoints, TrainingEnvelope, TrainingList, TrainingOptions, TrainingPlan, TrainingSettings, UploadResult,
+} from './training-types.ts';
 
 const enc = encodeURIComponent;
 
@@ -102,7 +104,7 @@ export function usePresetPlans(modelId: string, presets: string[], baseModel: st
 export function useStartTraining(modelId: string) {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (settings: TrainingSettings) => apiRequest<{ training: Training }>('POST', `/api/models/${enc(modelId)}/trainings`, settings),
+    mutationFn: (settings: TrainingSettings) => apiRequest<TrainingEnvelope>('POST', `/api/models/${enc(modelId)}/trainings`, settings),
     onSuccess: ({ training }) => {
       qc.setQueryData(trainingKeys.training(training.id), training);
       void qc.invalidateQueries({ queryKey: trainingKeys.modelTrainings(modelId) });
@@ -115,27 +117,27 @@ export function useStartTraining(modelId: string) {
 export function useModelTrainings(modelId: string, enabled = true) {
   return useQuery({
     queryKey: trainingKeys.modelTrainings(modelId),
-    queryFn: async ({ signal }) => (await apiRequest<{ trainings: Training[] }>('GET', `/api/models/${enc(modelId)}/trainings`, undefined, signal)).trainings,
+    queryFn: async ({ signal }) => (await apiRequest<TrainingList>('GET', `/api/models/${enc(modelId)}/trainings`, undefined, signal)).trainings,
     enabled,
   });
 }
 
 export function useTraining(id: string) {
-  return useQuery({ queryKey: trainingKeys.training(id), queryFn: async ({ signal }) => (await apiRequest<{ training: Training }>('GET', `/api/trainings/${enc(id)}`, undefined, signal)).training });
+  return useQuery({ queryKey: trainingKeys.training(id), queryFn: async ({ signal }) => (await apiRequest<TrainingEnvelope>('GET', `/api/trainings/${enc(id)}`, undefined, signal)).training });
 }
 
 export function useLoss(id: string) {
-  return useQuery({ queryKey: trainingKeys.loss(id), queryFn: async ({ signal }) => (await apiRequest<{ points: Array<{ step: number; loss: number; meanLoss: number }> }>('GET', `/api/trainings/${enc(id)}/loss`, undefined, signal)).points });
+  return useQuery({ queryKey: trainingKeys.loss(id), queryFn: async ({ signal }) => (await apiRequest<LossPoints>('GET', `/api/trainings/${enc(id)}/loss`, undefined, signal)).points });
 }
 
 export function useLogs(id: string, enabled: boolean) {
-  return useQuery({ queryKey: trainingKeys.logs(id), queryFn: async ({ signal }) => (await apiRequest<{ tail: string }>('GET', `/api/trainings/${enc(id)}/logs`, undefined, signal)).tail, enabled });
+  return useQuery({ queryKey: trainingKeys.logs(id), queryFn: async ({ signal }) => (await apiRequest<LogTail>('GET', `/api/trainings/${enc(id)}/logs`, undefined, signal)).tail, enabled });
 }
 
 export function useCancelTraining(id: string) {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: () => apiRequest<{ training: Training }>('POST', `/api/trainings/${enc(id)}/cancel`),
+    mutationFn: () => apiRequest<TrainingEnvelope>('POST', `/api/trainings/${enc(id)}/cancel`),
     onSuccess: ({ training }) => qc.setQueryData(trainingKeys.training(id), training),
   });
 }

@@ -1,6 +1,5 @@
 import { useRef, useState, type FormEvent, type ReactNode } from 'react';
-import type { ModelInput } from '../api/endpoints.ts';
-import type { ModelType, Visibility } from '../api/types.ts';
+import type { ModelInput, ModelType, Visibility } from '../api/types.ts';
 import { hasErrors, toFormErrors, type FormErrors } from '../lib/field-errors.ts';
 import { MODEL_TYPES, VISIBILITIES } from '../lib/model-labels.ts';
 import { focusFirstInvalid } from '../lib/focus.ts';

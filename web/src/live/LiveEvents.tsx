@@ -4,7 +4,7 @@ import type { Model } from '../api/types.ts';
 import { Link } from 'react-router';
 import { queryKeys } from '../api/queries.ts';
 import { trainingKeys } from '../api/trainings.ts';
-import type { LiveEvent, Training } from '../api/training-types.ts';
+import type { LiveEvent, Training, TrainingStatus } from '../api/training-types.ts';
 
 interface Toast {
   id: number;
@@ -68,8 +68,9 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
         progressByModel: { ...s.progressByModel, [event.modelId]: event.status && TERMINAL.has(event.status) ? null : (event.progress?.percent ?? null) },
       }));
       const cached = qc.getQueryData<Training>(trainingKeys.training(event.trainingId));
+      // The stream types `status` loosely (generation events carry a generation's); here it is the training's.
       qc.setQueryData<Training>(trainingKeys.training(event.trainingId), (old) =>
-        old ? { ...old, status: event.status ?? old.status, progress: { ...old.progress, ...event.progress }, lastEventAt: event.at } : old,
+        old ? { ...old, status: (event.status as TrainingStatus | undefined) ?? old.status, progress: { ...old.progress, ...event.progress }, lastEventAt: event.at } : old,
       );
       // A new stage can bring fields the event does not carry (e.g. the weights became downloadable).
       if (cached && event.progress && cached.progress.stage !== event.progress.stage) {

@@ -2,14 +2,13 @@ import { Fragment, useState } from 'react';
 import { Link, useLocation, useNavigate, useParams } from 'react-router';
 import { isNotFound } from '../api/client.ts';
 import { useDeleteModel, useModel, useUpdateModel } from '../api/queries.ts';
-import type { Model } from '../api/types.ts';
+import type { Model, ModelChanges, ModelInput } from '../api/types.ts';
 import { StatusBadge, VisibilityBadge } from '../components/Badges.tsx';
 import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
 import { ModelForm } from '../components/ModelForm.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { ErrorState, LoadingState } from '../components/States.tsx';
 import { StepIndicator } from '../components/StepIndicator.tsx';
-import type { ModelInput } from '../api/endpoints.ts';
 import { formatDateTime } from '../lib/format.ts';
 import { modelTypeLabel, statusLabel, visibilityLabel } from '../lib/model-labels.ts';
 import { NotFoundPage } from './NotFoundPage.tsx';
@@ -152,8 +151,8 @@ export function ModelPage() {
   return <ModelDetails key={model.data.id} model={model.data} />;
 }
 
-function changedFields(before: Model, after: ModelInput): Partial<ModelInput> {
-  const changes: Partial<ModelInput> = {};
+function changedFields(before: Model, after: ModelInput): ModelChanges {
+  const changes: ModelChanges = {};
   if (after.name !== before.name) changes.name = after.name;
   if (after.description !== before.description) changes.description = after.description;
   if (after.visibility !== before.visibility) changes.visibility = after.visibility;

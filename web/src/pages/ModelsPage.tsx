@@ -1,8 +1,7 @@
 import { useRef, type KeyboardEvent } from 'react';
 import { Link, useLocation, useSearchParams } from 'react-router';
-import type { ModelScope } from '../api/endpoints.ts';
 import { useModelList } from '../api/queries.ts';
-import type { Model } from '../api/types.ts';
+import type { Model, ModelScope } from '../api/types.ts';
 import { StatusBadge, VisibilityBadge } from '../components/Badges.tsx';
 import { useLive } from '../live/LiveEvents.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useCreateToken, useRevokeToken, useTokens } from '../api/queries.ts';
-import type { ApiToken } from '../api/types.ts';
+import type { ApiToken, CreatedToken } from '../api/types.ts';
 import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
 import { TextField } from '../components/Field.tsx';
 import { PageHeading } from '../components/PageHeading.tsx';
@@ -17,7 +17,7 @@ const EXPIRY_OPTIONS = [
 ];
 
 export function TokensPage() {
-  const [created, setCreated] = useState<{ token: ApiToken; secret: string } | null>(null);
+  const [created, setCreated] = useState<CreatedToken | null>(null);
   const [revoking, setRevoking] = useState<ApiToken | null>(null);
   const revoke = useRevokeToken();
 
@@ -62,7 +62,7 @@ export function TokensPage() {
   );
 }
 
-function CreateTokenForm({ onCreated }: { onCreated: (result: { token: ApiToken; secret: string }) => void }) {
+function CreateTokenForm({ onCreated }: { onCreated: (result: CreatedToken) => void }) {
   const create = useCreateToken();
   const [name, setName] = useState('');
   const [expiry, setExpiry] = useState('');

@@ -1,34 +1,28 @@
 import { useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { apiRequest } from '../api/client.ts';
+import type { WebhookInput, WebhookResponse, WebhookSetResponse, WebhookTestResponse } from '../api/types.ts';
 import { PageHeading } from '../components/PageHeading.tsx';
 import { FormAlert, LoadingState } from '../components/States.tsx';
 import { formatDateTime } from '../lib/format.ts';
-
-interface Webhook {
-  url: string;
-  createdAt: string;
-  lastDeliveryAt: string | null;
-  lastDeliveryStatus: string | null;
-}
 
 const KEY = ['user-webhook'];
 
 /** Settings → Webhook: a signed POST to the user's own URL when a training ends. */
 export function WebhookPage() {
   const qc = useQueryClient();
-  const current = useQuery({ queryKey: KEY, queryFn: async ({ signal }) => (await apiRequest<{ webhook: Webhook | null }>('GET', '/api/settings/webhook', undefined, signal)).webhook });
+  const current = useQuery({ queryKey: KEY, queryFn: async ({ signal }) => (await apiRequest<WebhookResponse>('GET', '/api/settings/webhook', undefined, signal)).webhook });
   const [url, setUrl] = useState('');
   const [secret, setSecret] = useState<string | null>(null);
   const save = useMutation({
-    mutationFn: (u: string) => apiRequest<{ webhook: Webhook; secret: string }>('PUT', '/api/settings/webhook', { url: u }),
+    mutationFn: (u: string) => apiRequest<WebhookSetResponse>('PUT', '/api/settings/webhook', { url: u } satisfies WebhookInput),
     onSuccess: (r) => {
       setSecret(r.secret);
       qc.setQueryData(KEY, r.webhook);
     },
   });
   const remove = useMutation({ mutationFn: () => apiRequest<void>('DELETE', '/api/settings/webhook'), onSuccess: () => qc.setQueryData(KEY, null) });
-  const test = useMutation({ mutationFn: () => apiRequest<{ queued: true }>('POST', '/api/settings/webhook/test'), onSuccess: () => setTimeout(() => void qc.invalidateQueries({ queryKey: KEY }), 1500) });
+  const test = useMutation({ mutationFn: () => apiRequest<WebhookTestResponse>('POST', '/api/settings/webhook/test'), onSuccess: () => setTimeout(() => void qc.invalidateQueries({ queryKey: KEY }), 1500) });
   if (current.isPending) return <LoadingState label="Loading…" />;
   const hook = current.data;
   return (
