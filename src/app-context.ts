@@ -38,6 +38,8 @@ import { ORPHAN_SWEEP_KEY, orphanSweepJob, orphanSweepJobDefinition } from './st
 import { importLegacyJobs } from './jobs/legacy-jobs-import.ts';
 import { StorageQuota } from './quotas/storage-quota.ts';
 import { StorageUsageRepository } from './quotas/storage-usage-repository.ts';
+import { AdminRepository } from './admin/admin-repository.ts';
+import { AdminService } from './admin/admin-service.ts';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -61,6 +63,8 @@ export interface AppContext {
   generationLinks: GenerationLinkService;
   /** The per-user storage cap, checked before uploads are accepted. */
   storageQuota: StorageQuota;
+  /** The operator's view across users (admins only): overview, jobs, retries. */
+  admin: AdminService;
   /** The store behind every rate limit: sliding windows counted in the database every web process shares (PostgreSQL), or in memory (embedded). */
   rateLimitStore: RateLimitStoreClass;
   /** The Replicate client, or null when no token is configured (training and generation unavailable). */
@@ -106,7 +110,8 @@ export async function createAppContext(config: Config, options: AppContextOption
   const replicate = config.replicate.token
     ? new ReplicateClient({ token: config.replicate.token, baseUrl: config.replicate.baseUrl, timeoutMs: config.replicate.timeoutMs, userAgent: `theway/${VERSION}`, logger: logger.child({ component: 'replicate' }) })
     : null;
-  const storageQuota = new StorageQuota({ usage: new StorageUsageRepository(db.kysely), limitBytes: config.quotas.storageBytesPerUser });
+  const storageUsage = new StorageUsageRepository(db.kysely);
+  const storageQuota = new StorageQuota({ usage: storageUsage, limitBytes: config.quotas.storageBytesPerUser });
   const datasets = new DatasetService({
     repo: new DatasetRepository(db.kysely),
     models,
@@ -192,6 +197,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     const deleted = await orphans.deleteUnowned(await orphans.findOrphans());
     if (deleted.length) logger.info({ count: deleted.length, keys: deleted.slice(0, 20) }, 'removed files no row owns (left by a crash)');
   };
+  const admin = new AdminService({ repo: new AdminRepository(db.kysely), jobs, storageUsage, logger: logger.child({ component: 'admin' }) });
   return {
     config,
     version: VERSION,
@@ -209,6 +215,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     generationLinks,
     rateLimitStore: slidingWindowStore(rateLimits ?? new MemoryWindowCounter()),
     storageQuota,
+    admin,
     replicate,
     checkDatabase: async () => {
       await sql`select 1`.execute(db.kysely);

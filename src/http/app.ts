@@ -21,6 +21,7 @@ import { userWebhookRoutes } from './routes/user-webhook-routes.ts';
 import { generationRoutes } from './routes/generation-routes.ts';
 import { generationLinkRoutes, installShareLinkHeaders } from './routes/generation-link-routes.ts';
 import { tokenRoutes } from './routes/token-routes.ts';
+import { adminRoutes } from './routes/admin-routes.ts';
 
 export interface BuildAppOptions {
   /**
@@ -91,6 +92,7 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   await app.register(generationRoutes(ctx.generations));
   installShareLinkHeaders(app);
   await app.register(generationLinkRoutes(ctx.generationLinks, { publicUrl: config.publicUrl }));
+  await app.register(adminRoutes(ctx.admin));
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await registerWebApp(app, config.webDistDir);

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { sql, SqliteAdapter, type Kysely } from 'kysely';
+import { sql, SqliteAdapter, type Kysely, type Selectable } from 'kysely';
 import type { z } from 'zod';
-import type { Database } from '../db/schema.ts';
+import type { Database, JobsTable } from '../db/schema.ts';
 import {
   addDefinitions,
   assertHandled,
@@ -14,8 +14,12 @@ import {
   retryDelayMs,
   serializePayload,
   type AnyJobDefinition,
+  listLimit,
   type EnqueueOptions,
+  type JobCount,
   type JobInfo,
+  type ListJobsOptions,
+  type RetryOutcome,
   type JobQueue,
   type JobResult,
   type JobSpec,
@@ -215,20 +219,62 @@ export class InProcessJobQueue implements JobQueue {
 
   async getJob(id: string): Promise<JobInfo | null> {
     const row = await this.#db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!row) return null;
-    return {
-      id: row.id,
-      name: row.name,
-      state: row.state,
-      payload: JSON.parse(row.payload),
-      singletonKey: row.singleton_key,
-      attempts: Number(row.attempts),
-      maxAttempts: Number(row.max_attempts),
-      lastError: row.last_error,
-      runAfter: row.run_after,
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-    };
+    return row ? toJobInfo(row) : null;
+  }
+
+  async listJobs(options: ListJobsOptions = {}): Promise<JobInfo[]> {
+    const names = [...this.#definitions.keys()];
+    if (names.length === 0) return [];
+    const rows = await this.#db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('name', 'in', names)
+      .$if(options.state !== undefined, (q) => q.where('state', '=', options.state!))
+      .$if(options.name !== undefined, (q) => q.where('name', '=', options.name!))
+      .orderBy('updated_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(listLimit(options.limit))
+      .execute();
+    return rows.map(toJobInfo);
+  }
+
+  async countJobs(): Promise<JobCount[]> {
+    const names = [...this.#definitions.keys()];
+    if (names.length === 0) return [];
+    const rows = await this.#db
+      .selectFrom('jobs')
+      .select((eb) => ['name', 'state', eb.fn.countAll<string | number>().as('n')])
+      .where('name', 'in', names)
+      .groupBy(['name', 'state'])
+      .orderBy('name')
+      .orderBy('state')
+      .execute();
+    return rows.map((r) => ({ name: r.name, state: r.state, count: Number(r.n) }));
+  }
+
+  async retry(id: string): Promise<RetryOutcome> {
+    const names = [...this.#definitions.keys()];
+    if (names.length === 0) return 'not_found';
+    const now = this.#now().toISOString();
+    try {
+      const r = await this.#db
+        .updateTable('jobs')
+        .set({ state: 'queued', attempts: 0, locked_by: null, locked_until: null, run_after: now, updated_at: now })
+        .where('id', '=', id)
+        .where('name', 'in', names)
+        .where('state', '=', 'failed')
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 1) {
+        if (this.#started) this.#wake();
+        return 'retried';
+      }
+    } catch (error) {
+      // The partial unique index: a twin with the same singleton key is queued or running.
+      if (isUniqueViolation(error)) return 'superseded';
+      throw error;
+    }
+    const row = await this.#db.selectFrom('jobs').select('state').where('id', '=', id).where('name', 'in', names).executeTakeFirst();
+    return row ? 'not_failed' : 'not_found';
   }
 
   // ─── internals ────────────────────────────────────────────────────────────────────────────
@@ -432,4 +478,26 @@ export class InProcessJobQueue implements JobQueue {
         eb.selectFrom('jobs').select('id').where('state', 'in', ['succeeded', 'failed']).where('updated_at', '<', cutoff).limit(CLEANUP_BATCH))
       .execute();
   }
+}
+
+function toJobInfo(row: Selectable<JobsTable>): JobInfo {
+  return {
+    id: row.id,
+    name: row.name,
+    state: row.state,
+    payload: JSON.parse(row.payload),
+    singletonKey: row.singleton_key,
+    attempts: Number(row.attempts),
+    maxAttempts: Number(row.max_attempts),
+    lastError: row.last_error,
+    runAfter: row.run_after,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_UNIQUE. */
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || (error instanceof Error && /UNIQUE constraint failed/i.test(error.message));
 }

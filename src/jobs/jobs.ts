@@ -132,6 +132,32 @@ export interface JobInfo {
   updatedAt: string;
 }
 
+export interface ListJobsOptions {
+  state?: JobState | undefined;
+  name?: string | undefined;
+  /** At most this many (1 to 500); default 50. */
+  limit?: number | undefined;
+}
+
+export interface JobCount {
+  name: string;
+  state: JobState;
+  count: number;
+}
+
+/**
+ * What `retry(id)` did: `retried` (back in the queue, attempts starting over), `not_found`,
+ * `not_failed` (only a failed job is retried), or `superseded` (another job with the same singleton
+ * key is queued or running now, e.g. the thing was started again; retrying would make two).
+ */
+export type RetryOutcome = 'retried' | 'not_found' | 'not_failed' | 'superseded';
+
+export const MAX_LIST_JOBS = 500;
+
+export function listLimit(limit: number | undefined): number {
+  return Math.min(MAX_LIST_JOBS, Math.max(1, Math.floor(limit ?? 50)));
+}
+
 export interface JobQueue {
   /** Adds job definitions; only before start(). A name may be registered once. */
   register(...definitions: AnyJobDefinition[]): void;
@@ -160,6 +186,16 @@ export interface JobQueue {
    */
   stop(options?: StopOptions): Promise<void>;
   getJob(id: string): Promise<JobInfo | null>;
+  /** Jobs of registered names, most recently changed first (an operator's view; not for handlers). */
+  listJobs(options?: ListJobsOptions): Promise<JobInfo[]>;
+  /** How many jobs the store holds per registered name and state (finished ones until retention removes them). */
+  countJobs(): Promise<JobCount[]>;
+  /**
+   * Puts a failed job back in the queue to run now, its attempts starting over (an operator's
+   * decision after fixing the cause). Handlers are idempotent (at-least-once), so a retry is
+   * another delivery, never a second effect.
+   */
+  retry(id: string): Promise<RetryOutcome>;
 }
 
 export class UnknownJobError extends Error {

@@ -14,8 +14,12 @@ import {
   retryDelayMs,
   serializePayload,
   type AnyJobDefinition,
+  listLimit,
   type EnqueueOptions,
+  type JobCount,
   type JobInfo,
+  type ListJobsOptions,
+  type RetryOutcome,
   type JobQueue,
   type JobResult,
   type JobSpec,
@@ -242,35 +246,89 @@ export class PgBossJobQueue implements JobQueue {
 
   async getJob(id: string): Promise<JobInfo | null> {
     if (!UUID.test(id) || this.#definitions.size === 0) return null;
-    const { rows } = await this.#pool.query<JobRow>(
-      `select id, name, data, state, singleton_key, retry_count, retry_limit, started_on is not null as started, output,
-              start_after, created_on, coalesce(completed_on, heartbeat_on, started_on, created_on) as updated_on
-         from ${this.#schema}.job where name = any($1::text[]) and id = $2`,
-      [[...this.#definitions.keys()], id],
-    ).catch((error: unknown) => {
-      // Nothing was ever enqueued on this database: pg-boss has not created its schema yet.
-      if (isMissingRelation(error)) return { rows: [] as JobRow[] };
-      throw error;
-    });
+    const rows = await this.#jobRows(`where name = any($1::text[]) and id = $2`, [[...this.#definitions.keys()], id]);
     const row = rows[0];
-    if (!row) return null;
-    const key = row.singleton_key;
-    return {
-      id: row.id,
-      name: row.name,
-      state: STATES[row.state] ?? 'failed',
-      payload: row.data,
-      singletonKey: key?.startsWith(CALLER_KEY) ? key.slice(CALLER_KEY.length) : null,
-      attempts: Number(row.retry_count) + (row.started ? 1 : 0),
-      maxAttempts: Number(row.retry_limit) + 1,
-      lastError: errorMessage(row.output),
-      runAfter: new Date(row.start_after).toISOString(),
-      createdAt: new Date(row.created_on).toISOString(),
-      updatedAt: new Date(row.updated_on).toISOString(),
-    };
+    return row ? toJobInfo(row) : null;
+  }
+
+  async listJobs(options: ListJobsOptions = {}): Promise<JobInfo[]> {
+    if (this.#definitions.size === 0) return [];
+    const names = options.name === undefined ? [...this.#definitions.keys()] : [options.name].filter((n) => this.#definitions.has(n));
+    const states = options.state === undefined ? Object.keys(STATES) : Object.entries(STATES).filter(([, s]) => s === options.state).map(([raw]) => raw);
+    const rows = await this.#jobRows(
+      `where name = any($1::text[]) and state::text = any($2::text[]) order by updated_on desc, id desc limit $3`,
+      [names, states, listLimit(options.limit)],
+    );
+    return rows.map(toJobInfo);
+  }
+
+  async countJobs(): Promise<JobCount[]> {
+    if (this.#definitions.size === 0) return [];
+    const { rows } = await this.#pool.query<{ name: string; state: string; n: string }>(
+      `select name, state::text as state, count(*) as n from ${this.#schema}.job where name = any($1::text[]) group by name, state`,
+      [[...this.#definitions.keys()]],
+    ).catch(orNoRows<{ name: string; state: string; n: string }>);
+    // Several pg-boss states map to one of ours (created and retry are both queued).
+    const counts = new Map<string, JobCount>();
+    for (const r of rows) {
+      const state = STATES[r.state] ?? 'failed';
+      const key = `${r.name}\u0000${state}`;
+      const c = counts.get(key) ?? { name: r.name, state, count: 0 };
+      c.count += Number(r.n);
+      counts.set(key, c);
+    }
+    return [...counts.values()].sort((a, b) => a.name.localeCompare(b.name) || a.state.localeCompare(b.state));
+  }
+
+  /**
+   * Back to `created` with retry_count 0, as #rerun does: pg-boss's own retry() keeps the count and
+   * raises the limit instead, which the port's "attempts start over" would not match. keep_until is
+   * renewed so a retried job is never dropped for having waited.
+   */
+  async retry(id: string): Promise<RetryOutcome> {
+    if (!UUID.test(id) || this.#definitions.size === 0) return 'not_found';
+    const names = [...this.#definitions.keys()];
+    await this.#ready();
+    let moved: { rowCount: number | null; rows: Array<{ name: string }> };
+    try {
+      moved = await this.#pool.query<{ name: string }>(
+        `update ${this.#schema}.job
+            set state = 'created', retry_count = 0, started_on = null, heartbeat_on = null, completed_on = null,
+                start_after = now(), keep_until = now() + $3 * interval '1 second'
+          where name = any($1::text[]) and id = $2 and state in ('failed', 'cancelled')
+          returning name`,
+        [names, id, QUEUED_RETENTION_SECONDS],
+      );
+    } catch (error) {
+      // The 'exclusive' policy's unique index: a twin with the same singleton key is waiting or running.
+      if ((error as { code?: string } | null)?.code === '23505') return 'superseded';
+      throw error;
+    }
+    const retried = moved.rows[0];
+    if (retried) {
+      await this.#notify(retried.name, {});
+      if (this.#started && !this.#listener) this.#wake();
+      return 'retried';
+    }
+    const exists = await this.#jobRows(`where name = any($1::text[]) and id = $2`, [names, id]);
+    return exists.length > 0 ? 'not_failed' : 'not_found';
+  }
+
+  /** Rows of pg-boss's job table in the shape toJobInfo reads; `clause` filters and orders (updated_on is available). */
+  async #jobRows(clause: string, params: unknown[]): Promise<JobRow[]> {
+    const { rows } = await this.#pool.query<JobRow>(
+      `select * from (
+         select id, name, data, state, singleton_key, retry_count, retry_limit, started_on is not null as started, output,
+                start_after, created_on, coalesce(completed_on, heartbeat_on, started_on, created_on) as updated_on
+           from ${this.#schema}.job) j
+        ${clause}`,
+      params,
+    ).catch(orNoRows<JobRow>);
+    return rows;
   }
 
   // ─── internals ────────────────────────────────────────────────────────────────────────────
+
 
   /** Starts pg-boss once (it creates or migrates its schema under an advisory lock) and the queue for `name`. */
   #ready(name?: string): Promise<PgBoss> {
@@ -587,6 +645,29 @@ const STATES: Record<string, JobState> = {
   failed: 'failed',
   cancelled: 'failed',
 };
+
+function toJobInfo(row: JobRow): JobInfo {
+  const key = row.singleton_key;
+  return {
+    id: row.id,
+    name: row.name,
+    state: STATES[row.state] ?? 'failed',
+    payload: row.data,
+    singletonKey: key?.startsWith(CALLER_KEY) ? key.slice(CALLER_KEY.length) : null,
+    attempts: Number(row.retry_count) + (row.started ? 1 : 0),
+    maxAttempts: Number(row.retry_limit) + 1,
+    lastError: errorMessage(row.output),
+    runAfter: new Date(row.start_after).toISOString(),
+    createdAt: new Date(row.created_on).toISOString(),
+    updatedAt: new Date(row.updated_on).toISOString(),
+  };
+}
+
+/** Nothing was ever enqueued on this database: pg-boss has not created its schema yet, so there are no jobs. */
+function orNoRows<R>(error: unknown): { rows: R[] } {
+  if (isMissingRelation(error)) return { rows: [] };
+  throw error;
+}
 
 /** Our failures store `{ message }`; pg-boss's own (heartbeat lost, timed out) store `{ value: { message } }`. */
 function isMissingRelation(error: unknown): boolean {

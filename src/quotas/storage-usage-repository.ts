@@ -44,4 +44,18 @@ export class StorageUsageRepository {
     ]);
     return [images, generated, weights].reduce((total, row) => total + Number(row?.n ?? 0), 0);
   }
+
+  /** What every user together keeps in storage: usedBytes' three sums without the owner filter (an operator's total). */
+  async totalUsedBytes(db: Kysely<Database> = this.#db): Promise<number> {
+    const [images, generated, weights] = await Promise.all([
+      db.selectFrom('dataset_images').select((eb) => eb.fn.sum<string | number | null>('bytes').as('n')).executeTakeFirst(),
+      db.selectFrom('generation_images').select((eb) => eb.fn.sum<string | number | null>('bytes').as('n')).executeTakeFirst(),
+      db
+        .selectFrom('trainings')
+        .select((eb) => eb.fn.sum<string | number | null>('weights_bytes').as('n'))
+        .where('weights_key', 'is not', null)
+        .executeTakeFirst(),
+    ]);
+    return [images, generated, weights].reduce((total, row) => total + Number(row?.n ?? 0), 0);
+  }
 }

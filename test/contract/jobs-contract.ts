@@ -252,6 +252,69 @@ export function describeJobQueueContract(name: string, makeFixture: () => Promis
       await expect(reader.verifyHandlers([jobSpec({ name: 'test.other', payload: z.object({}) })])).rejects.toThrow(/test.orphan, test.other|test.other, test.orphan/);
     });
 
+    it('lists jobs most recently changed first, by state and name, and counts them per name and state', async () => {
+      await setup();
+      const q = queue();
+      q.register(echo([]), defineJob({ name: 'test.doomed', payload: z.object({}), maxAttempts: 1, handler: async () => { throw new Error('no luck'); } }));
+      expect(await q.listJobs()).toEqual([]);
+      expect(await q.countJobs()).toEqual([]);
+      const waiting = [];
+      for (const id of ['a', 'b', 'c']) waiting.push(await q.enqueue('test.echo', { id }, { delayMs: 60_000 }));
+      await q.start();
+      const doomed = await q.enqueue('test.doomed', {});
+      await until(async () => (await q.getJob(doomed!))?.state === 'failed', 'failure');
+
+      const all = await q.listJobs();
+      expect(all.map((j) => j.id).sort()).toEqual([...waiting, doomed].sort());
+      const times = all.map((j) => Date.parse(j.updatedAt));
+      expect(times).toEqual([...times].sort((x, y) => y - x));
+      const failed = await q.listJobs({ state: 'failed' });
+      expect(failed.map((j) => [j.id, j.name, j.lastError, j.attempts, j.maxAttempts])).toEqual([[doomed, 'test.doomed', 'no luck', 1, 1]]);
+      expect((await q.listJobs({ state: 'queued', name: 'test.echo', limit: 2 })).length).toBe(2);
+      expect(await q.listJobs({ state: 'queued', name: 'test.doomed' })).toEqual([]);
+      expect(await q.listJobs({ name: 'test.unregistered' })).toEqual([]);
+      expect(await q.countJobs()).toEqual([
+        { name: 'test.doomed', state: 'failed', count: 1 },
+        { name: 'test.echo', state: 'queued', count: 3 },
+      ]);
+    });
+
+    it('retries a failed job with its attempts starting over, and only a failed one', async () => {
+      await setup();
+      let calls = 0;
+      const q = queue();
+      q.register(
+        echo([]),
+        defineJob({ name: 'test.once-broken', payload: z.object({}), maxAttempts: 2, backoff: { initialDelayMs: 5, maxDelayMs: 5 }, handler: async () => { if (++calls <= 2) throw new Error(`broken ${calls}`); } }),
+      );
+      await q.start();
+      const id = await q.enqueue('test.once-broken', {}, { singletonKey: 'broken' });
+      await until(async () => (await q.getJob(id!))?.state === 'failed', 'failure after 2 attempts');
+      expect(calls).toBe(2);
+
+      expect(await q.retry(id!)).toBe('retried');
+      await until(async () => (await q.getJob(id!))?.state === 'succeeded', 'the retried run succeeded');
+      expect(calls).toBe(3);
+      expect((await q.getJob(id!))?.attempts).toBe(1);
+      expect(await q.retry(id!)).toBe('not_failed');
+      expect(await q.retry(crypto.randomUUID())).toBe('not_found');
+      expect(await q.retry('not-a-uuid')).toBe('not_found');
+    });
+
+    it('does not retry a failed job while another with its singleton key is queued (no twin runs)', async () => {
+      await setup();
+      const q = queue();
+      q.register(defineJob({ name: 'test.doomed', payload: z.object({}), maxAttempts: 1, handler: async () => { throw new Error('no luck'); } }));
+      await q.start();
+      const first = await q.enqueue('test.doomed', {}, { singletonKey: 'thing' });
+      await until(async () => (await q.getJob(first!))?.state === 'failed', 'first failed');
+      await q.stop();
+      const second = await q.enqueue('test.doomed', {}, { singletonKey: 'thing' });
+      expect(second).not.toBeNull();
+      expect(await q.retry(first!)).toBe('superseded');
+      expect((await q.getJob(first!))?.state).toBe('failed');
+    });
+
     it('enqueues inside a caller transaction: the job exists only if it commits', async () => {
       await setup();
       const q = queue();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS } from '../../support/databases.ts';
 import { startTestApp, type TestApp } from '../../support/test-app.ts';
-import { insertModel, insertTraining } from '../../support/factories.ts';
+import { insertModel, insertTraining, insertUser } from '../../support/factories.ts';
 import { addDatasetImages, multipartBody } from '../../support/dataset-factories.ts';
 import { photoJpeg } from '../../support/images.ts';
 
@@ -128,6 +128,20 @@ const ROUTES: Record<string, RouteCase> = {
 /** Signed by Replicate, not by a user: covered by its own tests (signature, replay, unknown training). */
 const PROVIDER_ROUTES = new Set(['POST /api/webhooks/replicate']);
 
+/**
+ * The operator's view: no owner, but a role. Anonymous → 401, a signed-in non-admin → the same 404
+ * as a route that does not exist (also with a bad id, so nothing tells them it is there), an admin
+ * with a bad id → 400, an admin → `ok`. Behaviour in depth: test/integration/http/admin.test.ts.
+ */
+const queuedJob = async (t: TestApp) => (await t.ctx.jobs.enqueue('notify.test', { userId: crypto.randomUUID(), eventId: 'matrix' }, { delayMs: 3_600_000 }))!;
+const ADMIN_ROUTES: Record<string, Omit<RouteCase, 'setup'> & { setup?: (t: TestApp) => Promise<string> }> = {
+  'GET /api/admin/overview': { ok: 200 },
+  'GET /api/admin/jobs': { query: { state: 'failed' }, ok: 200 },
+  'GET /api/admin/trainings': { query: { status: 'all' }, ok: 200 },
+  // Only a failed job is retried (409 otherwise); retrying a failed one is in admin.test.ts.
+  'POST /api/admin/jobs/:id/retry': { setup: queuedJob, ok: 409 },
+};
+
 describe.each(DIALECTS)('route authorization matrix (%s)', (dialect) => {
   let t: TestApp;
   let owner: { id: string; token: string };
@@ -145,7 +159,7 @@ describe.each(DIALECTS)('route authorization matrix (%s)', (dialect) => {
     const documented = Object.entries(doc.paths).flatMap(([path, ops]) =>
       Object.keys(ops).map((m) => `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
     );
-    const unchecked = documented.filter((r) => !PUBLIC_ROUTES.has(r) && !PROVIDER_ROUTES.has(r) && !ROUTES[r]);
+    const unchecked = documented.filter((r) => !PUBLIC_ROUTES.has(r) && !PROVIDER_ROUTES.has(r) && !ROUTES[r] && !ADMIN_ROUTES[r]);
     expect(unchecked).toEqual([]);
     expect(documented.length).toBeGreaterThanOrEqual(Object.keys(ROUTES).length + PUBLIC_ROUTES.size);
   });
@@ -205,4 +219,55 @@ describe.each(DIALECTS)('route authorization matrix (%s)', (dialect) => {
       });
     }
   }
+
+  describe('admin routes', () => {
+    let admin: { id: string; token: string };
+    beforeAll(async () => {
+      const user = await insertUser(t.ctx.db.kysely, { role: 'admin' });
+      admin = { id: user.id, token: (await t.ctx.accounts.createApiToken(user.id, { name: 'admin' })).secret };
+    });
+
+    for (const [route, c] of Object.entries(ADMIN_ROUTES)) {
+      const [method, path] = route.split(' ') as ['GET' | 'POST', string];
+      const url = (id?: string) => {
+        const p = id === undefined ? path : path.replace(':id', id);
+        return c.query ? `${p}?${new URLSearchParams(c.query)}` : p;
+      };
+      const realId = async () => (c.setup ? c.setup(t) : undefined);
+
+      it(`${route} requires auth`, async () => {
+        const res = await t.request({ method, url: url(await realId()) });
+        expect(res.statusCode).toBe(401);
+        expect(res.json().error.code).toBe('unauthenticated');
+      });
+
+      it(`${route} answers an admin`, async () => {
+        const res = await t.request({ method, url: url(await realId()), as: admin });
+        expect(res.statusCode, res.body).toBe(c.ok);
+      });
+
+      it(`${route} is a route that does not exist for a non-admin (404)`, async () => {
+        const ids = path.includes(':id') ? [await realId(), 'not-a-uuid'] : [undefined];
+        for (const id of ids) {
+          const res = await t.request({ method, url: url(id), as: owner });
+          expect(res.statusCode).toBe(404);
+          const unknown = await t.request({ method, url: url(id).replace('/api/admin/', '/api/admin-nope/'), as: owner });
+          expect(res.json().error).toEqual({ ...unknown.json().error, message: unknown.json().error.message.replace('/api/admin-nope/', '/api/admin/') });
+        }
+      });
+
+      if (path.includes(':id')) {
+        it(`${route} rejects a bad id from an admin (400)`, async () => {
+          for (const bad of ['not-a-uuid', '123', "1' or '1'='1"]) {
+            const res = await t.request({ method, url: url(encodeURIComponent(bad)), as: admin });
+            expect(res.statusCode, bad).toBe(400);
+            expect(res.json().error.code).toBe('validation_failed');
+          }
+          const missing = await t.request({ method, url: url(crypto.randomUUID()), as: admin });
+          expect(missing.statusCode).toBe(404);
+          expect(missing.json().error.code).toBe('not_found');
+        });
+      }
+    }
+  });
 });
