@@ -48,6 +48,7 @@ async function run(workers: number) {
     const accounts = new AccountService(new AccountRepository(testDb.kysely), { sessionTtlDays: 1 });
     const user = await accounts.createUser({ email: 'bench@example.test', password: 'benchmark password', displayName: 'Bench' });
     const { secret: token } = await accounts.createApiToken(user.id, { name: 'bench' });
+    emu.createModel('theway', 'loras');
     await seedTrackedTrainings(emu, testDb.kysely, user.id, N, null);
 
     const port = 3600 + workers;

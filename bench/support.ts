@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import type { User } from '../src/accounts/types.ts';
 import type { Kysely } from 'kysely';
 import yazl from 'yazl';
 import type { Database } from '../src/db/schema.ts';
-import type { ReplicateEmulator } from '../test/support/replicate-emulator/index.ts';
+import type { EmulatorOptions } from '../test/support/replicate-emulator/index.ts';
 import { insertModel, insertTraining } from '../test/support/factories.ts';
 
 export const ROOT = join(import.meta.dirname, '..');
@@ -27,6 +27,58 @@ export async function seedUser(dataDir: string): Promise<{ user: User; token: st
   const { secret } = await accounts.createApiToken(user.id, { name: 'bench' });
   await db.close();
   return { user, token: secret };
+}
+
+/** The emulator running in its own process (bench/emulator-process.ts). */
+export interface EmulatorProcess {
+  baseUrl: string;
+  token: string;
+  platformEnv: Record<string, string>;
+  pid: number;
+  trainingTimes(ids: string[]): Promise<Array<{ id: string; processingAtMs: number | null; completedAtMs: number | null }>>;
+  webhookCount(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function startEmulatorProcess(options: EmulatorOptions & { models?: Array<[string, string]> }): Promise<EmulatorProcess> {
+  const child = fork(join(ROOT, 'bench', 'emulator-process.ts'), [], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const next = <T>(type: string) =>
+    new Promise<T>((resolve, reject) => {
+      const onMessage = (message: { type: string }) => {
+        if (message.type !== type) return;
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        resolve(message as T);
+      };
+      const onExit = (code: number | null) => reject(new Error(`the emulator process exited with ${code}`));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  const ready = next<{ baseUrl: string; token: string; platformEnv: Record<string, string> }>('ready');
+  child.send(options);
+  const { baseUrl, token, platformEnv } = await ready;
+  return {
+    baseUrl,
+    token,
+    platformEnv,
+    pid: child.pid!,
+    async trainingTimes(ids) {
+      const answer = next<{ times: Awaited<ReturnType<EmulatorProcess['trainingTimes']>> }>('trainingTimes');
+      child.send({ type: 'trainingTimes', ids });
+      return (await answer).times;
+    },
+    async webhookCount() {
+      const answer = next<{ count: number }>('webhookCount');
+      child.send({ type: 'webhookCount' });
+      return (await answer).count;
+    },
+    async close() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.send({ type: 'close' });
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      child.kill('SIGKILL');
+    },
+  };
 }
 
 /** Starts `theway <role>` (or any script) as a child process and waits until `readyUrl` answers. */
@@ -79,9 +131,9 @@ async function tinyZip(): Promise<Buffer> {
  * Creates `n` trainings on the emulator and the matching `starting` rows for `userId`, as if the
  * platform had submitted them; a worker that starts afterwards resumes tracking them all.
  */
-export async function seedTrackedTrainings(emu: ReplicateEmulator, db: Kysely<Database>, userId: string, n: number, webhook: string | null): Promise<string[]> {
+/** Creates N trainings on the emulator (which must hold the model theway/loras) and the matching rows, as if the platform had submitted them. */
+export async function seedTrackedTrainings(emu: { baseUrl: string; token: string }, db: Kysely<Database>, userId: string, n: number, webhook: string | null): Promise<string[]> {
   const auth = { authorization: `Bearer ${emu.token}` };
-  emu.createModel('theway', 'loras');
   const form = new FormData();
   form.set('content', new Blob([new Uint8Array(await tinyZip())]), 'd.zip');
   const file = (await (await fetch(`${emu.baseUrl}/files`, { method: 'POST', headers: auth, body: form })).json()) as { urls: { get: string } };
@@ -91,7 +143,7 @@ export async function seedTrackedTrainings(emu: ReplicateEmulator, db: Kysely<Da
     const t = (await (await fetch(`${emu.baseUrl}/models/ostris/flux-dev-lora-trainer/versions/${version}/trainings`, {
       method: 'POST', headers: { ...auth, 'content-type': 'application/json' },
       // As the platform submits them: with its webhook URL when it has a public one.
-      body: JSON.stringify({ destination: 'theway/loras', input: { input_images: file.urls.get, steps: 1000 }, ...(webhook && { webhook, webhook_events_filter: ['start', 'logs', 'completed'] }) }),
+      body: JSON.stringify({ destination: 'theway/loras', input: { input_images: file.urls.get, steps: 1000 }, ...(webhook && { webhook, webhook_events_filter: ['start', 'completed'] }) }),
     })).json()) as { id: string };
     const model = await insertModel(db, userId, { name: `Tracked ${i}` });
     await insertTraining(db, userId, model.id, { status: 'starting', remote_id: t.id, remote_status: 'starting', weights_key: null, output_version: null, log_state: null, progress_step: null, stage: 'booting', completed_at: null });

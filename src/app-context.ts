@@ -145,7 +145,7 @@ export async function createAppContext(config: Config, options: AppContextOption
     options: {
       costTable: loadCostTable(config.trainings.costTableFile),
       webhookUrl: config.replicate.webhookUrl ?? undefined,
-      pollIntervalMs: { active: config.trainings.pollIntervalMs, withWebhooks: Math.max(60_000, config.trainings.pollIntervalMs), max: 5 * 60_000 },
+      pollIntervalMs: { active: config.trainings.pollIntervalMs, max: 5 * 60_000 },
       reconcileGraceMs: options.reconcileGraceMs ?? 30_000,
       maxConcurrentPerUser: config.quotas.maxConcurrentTrainings,
     },

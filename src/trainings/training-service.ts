@@ -29,7 +29,7 @@ export interface TrainingServiceOptions {
   /** `https://…/api/webhooks/replicate` when the platform is reachable from the internet, else polling only. */
   webhookUrl: string | undefined;
   /** Poll intervals while a training runs; long when webhooks deliver the fast path. */
-  pollIntervalMs: { active: number; withWebhooks: number; max: number };
+  pollIntervalMs: { active: number; max: number };
   /** Wait after a create with an unknown outcome before concluding from the list that it did not happen. */
   reconcileGraceMs: number;
   /** Trainings one user may have queued or running at once (TRAINING_MAX_CONCURRENT); unlimited when unset. */
@@ -470,7 +470,8 @@ export class TrainingService {
     if (updated.cancel_requested_at && updated.remote_status !== 'canceled') {
       await this.#jobs.enqueue(cancelTrainingJob, { trainingId }, { singletonKey: `training-cancel:${trainingId}` });
     }
-    return this.#options.webhookUrl ? this.#options.pollIntervalMs.withWebhooks : this.#options.pollIntervalMs.active;
+    // Progress comes from polling also with webhooks, which only announce the start and the end.
+    return this.#options.pollIntervalMs.active;
   }
 
   /** Asks Replicate to stop (and stop billing); the status changes when it confirms. */

@@ -100,7 +100,9 @@ export class ReplicateTrainingProvider implements TrainingProvider {
       trainerVersion: params.trainerVersion,
       destination: params.destination,
       input: params.input,
-      ...(params.webhookUrl && { webhook: params.webhookUrl, webhookEventsFilter: ['start', 'logs', 'completed'] as const }),
+      // Not `logs`: Replicate sends the whole log with each one, up to twice a second per training,
+      // several times the cost of polling for progress (docs/decisions.md, "Webhooks for start and end").
+      ...(params.webhookUrl && { webhook: params.webhookUrl, webhookEventsFilter: ['start', 'completed'] as const }),
     } as Parameters<ReplicateClient['createTraining']>[0]);
     return toRemote(t);
   }
