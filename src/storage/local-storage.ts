@@ -29,27 +29,25 @@ export class LocalBlobStorage implements BlobStorage {
     const target = this.blobPath(key);
     // The temp file sits beside the target so the final rename stays on one filesystem (atomic).
     const tmp = join(dirname(target), `.tmp-${randomBytes(8).toString('hex')}`);
-    const handle = await openCreatingParents(tmp);
-    let written: { size: number; sha256: string };
-    try {
-      written = await writeAll(handle, body);
-      await handle.sync();
-    } catch (error) {
-      await handle.close().catch(() => {});
-      await unlink(tmp).catch(() => {});
-      throw error;
+    // The content-type sidecar is written (and fsynced) to its own temp file while the blob is:
+    // each waits for a disk flush, and one after the other they made every upload wait twice.
+    // Neither is renamed until both are durable, so a failed put still changes nothing.
+    const [blob, meta] = await Promise.allSettled([writeTemp(tmp, body), this.prepareMeta(key, options.contentType)]);
+    if (blob.status === 'rejected' || meta.status === 'rejected') {
+      if (blob.status === 'fulfilled') await unlink(tmp).catch(() => {});
+      if (meta.status === 'fulfilled' && meta.value) await unlink(meta.value).catch(() => {});
+      throw blob.status === 'rejected' ? blob.reason : (meta as PromiseRejectedResult).reason;
     }
-    await handle.close();
     try {
       // Metadata first: a reader that sees the new blob also sees its content type.
-      await this.writeMeta(key, options.contentType);
+      await this.commitMeta(key, meta.value);
       await rename(tmp, target);
     } catch (error) {
       await unlink(tmp).catch(() => {});
       throw error;
     }
     await fsyncDir(dirname(target));
-    return { key, size: written.size, sha256: written.sha256 };
+    return { key, size: blob.value.size, sha256: blob.value.sha256 };
   }
 
   async get(key: string): Promise<Readable> {
@@ -184,19 +182,20 @@ export class LocalBlobStorage implements BlobStorage {
     return join(this.root, '.meta', `${key}.json`);
   }
 
-  private async writeMeta(key: string, contentType: string | undefined): Promise<void> {
+  /** Writes the sidecar's new content to a durable temp file and returns its path (null: no content type). */
+  private async prepareMeta(key: string, contentType: string | undefined): Promise<string | null> {
+    if (contentType === undefined) return null;
+    const tmp = join(dirname(this.metaPath(key)), `.tmp-${randomBytes(8).toString('hex')}`);
+    await writeTemp(tmp, Buffer.from(JSON.stringify({ contentType })));
+    return tmp;
+  }
+
+  /** Puts the prepared sidecar in place, or removes the old one when the new blob has no content type. */
+  private async commitMeta(key: string, tmp: string | null): Promise<void> {
     const path = this.metaPath(key);
-    if (contentType === undefined) {
+    if (tmp === null) {
       await unlinkIfPresent(path);
       return;
-    }
-    const tmp = join(dirname(path), `.tmp-${randomBytes(8).toString('hex')}`);
-    const handle = await openCreatingParents(tmp);
-    try {
-      await handle.writeFile(JSON.stringify({ contentType }));
-      await handle.sync();
-    } finally {
-      await handle.close();
     }
     try {
       await rename(tmp, path);
@@ -226,6 +225,21 @@ export class LocalBlobStorage implements BlobStorage {
       }
       dir = dirname(dir);
     }
+  }
+}
+
+/** Writes `body` to a new file at `path` and fsyncs it; on failure nothing is left at `path`. */
+async function writeTemp(path: string, body: Buffer | Readable): Promise<{ size: number; sha256: string }> {
+  const handle = await openCreatingParents(path);
+  try {
+    const written = await writeAll(handle, body);
+    await handle.sync();
+    await handle.close();
+    return written;
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await unlink(path).catch(() => {});
+    throw error;
   }
 }
 
