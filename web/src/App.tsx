@@ -1,6 +1,7 @@
 import { Navigate, Route, Routes } from 'react-router';
 import { RequireSignedIn, RequireSignedOut } from './auth/session.tsx';
 import { AppShell } from './components/AppShell.tsx';
+import { AdminPage } from './pages/AdminPage.tsx';
 import { ModelPage } from './pages/ModelPage.tsx';
 import { DatasetPage } from './pages/DatasetPage.tsx';
 import { TrainPage } from './pages/TrainPage.tsx';
@@ -47,6 +48,7 @@ export function App() {
             <Route path="tokens" element={<TokensPage />} />
             <Route path="webhook" element={<WebhookPage />} />
           </Route>
+          <Route path="/admin" element={<AdminPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>
       </Route>

@@ -1,6 +1,7 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import { Link, NavLink, Outlet, useLocation } from 'react-router';
 import { useCurrentUser, useSignOut } from '../auth/session.tsx';
+import { useIsAdmin } from '../api/admin.ts';
 import { Logo } from './Logo.tsx';
 
 export function SkipLink() {
@@ -13,6 +14,7 @@ export function SkipLink() {
 
 /** Header with the main navigation and the account menu around every signed-in page. */
 export function AppShell() {
+  const isAdmin = useIsAdmin();
   return (
     <div className="app">
       <SkipLink />
@@ -34,6 +36,13 @@ export function AppShell() {
                   Settings
                 </NavLink>
               </li>
+              {isAdmin && (
+                <li>
+                  <NavLink to="/admin" className="main-nav__link">
+                    Admin
+                  </NavLink>
+                </li>
+              )}
             </ul>
           </nav>
           <UserMenu />
