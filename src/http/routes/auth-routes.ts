@@ -13,7 +13,7 @@ export interface AuthRouteOptions {
   signupEnabled: boolean;
 }
 
-const publicUser = (u: User) => ({ id: u.id, email: u.email, displayName: u.displayName, createdAt: u.createdAt });
+const publicUser = (u: User) => ({ id: u.id, email: u.email, displayName: u.displayName, role: u.role, createdAt: u.createdAt });
 
 export const authRoutes = (opts: AuthRouteOptions): FastifyPluginAsyncZod => async (app) => {
   // Sign-in and sign-up are rate-limited per address (and per address and email) in ../rate-limits.ts.

@@ -5,6 +5,8 @@ export const userResponse = z.object({
   id: z.string(),
   email: z.string(),
   displayName: z.string(),
+  /** `admin` sees the operator's view (/admin); set with `theway create-user --admin`. */
+  role: z.enum(['user', 'admin']),
   createdAt: z.string(),
 });
 

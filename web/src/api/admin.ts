@@ -49,21 +49,7 @@ export function useRetryJob() {
   });
 }
 
-/**
- * Whether to show the Admin link. The session answer names the role when the server sends it;
- * until then the overview itself tells (an admin gets it, anyone else a 404), asked once and
- * kept for the session (it is cleared with every other query when the account changes).
- */
+/** Whether to show the Admin link: the session answer names the account's role. */
 export function useIsAdmin(): boolean {
-  const user = useCurrentUser();
-  const role = user && 'role' in user ? (user as { role?: unknown }).role : undefined;
-  const probe = useQuery({
-    queryKey: adminKeys.overview,
-    queryFn: ({ signal }) => adminApi.overview(signal),
-    enabled: user !== null && role === undefined,
-    staleTime: Infinity,
-    retry: false,
-  });
-  if (role !== undefined) return role === 'admin';
-  return probe.isSuccess;
+  return useCurrentUser()?.role === 'admin';
 }
