@@ -4,11 +4,11 @@
  * the benchmark's own sampling (session 1's webhook lag of 64 s p50 was mostly that backlog).
  *
  * Started by `startEmulatorProcess` (support.ts) over IPC: gets its options, answers with its
- * address, and reports training times and the webhook count on request.
+ * address, and reports training times, webhooks sent and status polls answered on request.
  */
 import { startReplicateEmulator, type EmulatorOptions } from '../test/support/replicate-emulator/index.ts';
 
-type Request = { type: 'trainingTimes'; ids: string[] } | { type: 'webhookCount' } | { type: 'close' };
+type Request = { type: 'trainingTimes'; ids: string[] } | { type: 'stats' } | { type: 'close' };
 
 process.once('message', async (options: EmulatorOptions & { models?: Array<[string, string]> }) => {
   const emu = await startReplicateEmulator(options);
@@ -16,8 +16,9 @@ process.once('message', async (options: EmulatorOptions & { models?: Array<[stri
   process.on('message', async (request: Request) => {
     if (request.type === 'trainingTimes') {
       process.send!({ type: 'trainingTimes', times: request.ids.map((id) => ({ id, processingAtMs: emu.training(id)?.processingAtMs ?? null, completedAtMs: emu.training(id)?.completedAtMs ?? null })) });
-    } else if (request.type === 'webhookCount') {
-      process.send!({ type: 'webhookCount', count: emu.webhooks.length });
+    } else if (request.type === 'stats') {
+      const polls = emu.requests.filter((r) => r.route === 'getTraining').length;
+      process.send!({ type: 'stats', webhooks: emu.webhooks.length, polls });
     } else {
       await emu.close();
       process.exit(0);

@@ -36,7 +36,8 @@ export interface EmulatorProcess {
   platformEnv: Record<string, string>;
   pid: number;
   trainingTimes(ids: string[]): Promise<Array<{ id: string; processingAtMs: number | null; completedAtMs: number | null }>>;
-  webhookCount(): Promise<number>;
+  /** Webhooks sent and training status polls received so far. */
+  stats(): Promise<{ webhooks: number; polls: number }>;
   close(): Promise<void>;
 }
 
@@ -67,10 +68,11 @@ export async function startEmulatorProcess(options: EmulatorOptions & { models?:
       child.send({ type: 'trainingTimes', ids });
       return (await answer).times;
     },
-    async webhookCount() {
-      const answer = next<{ count: number }>('webhookCount');
-      child.send({ type: 'webhookCount' });
-      return (await answer).count;
+    async stats() {
+      const answer = next<{ webhooks: number; polls: number }>('stats');
+      child.send({ type: 'stats' });
+      const { webhooks, polls } = await answer;
+      return { webhooks, polls };
     },
     async close() {
       const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -70,15 +70,17 @@ async function run(mode: 'polling' | 'webhooks') {
       await new Promise((r) => setTimeout(r, 100));
     }
     await db.close();
-    const lags: number[] = [];
+    const startLags: number[] = [];
+    const endLags: number[] = [];
     for (const t of await emu.trainingTimes(remoteIds)) {
       const s = seen.get(t.id);
-      if (s?.processing && t.processingAtMs) lags.push(s.processing - t.processingAtMs);
-      if (s?.succeeded && t.completedAtMs) lags.push(s.succeeded - t.completedAtMs);
+      if (s?.processing && t.processingAtMs) startLags.push(s.processing - t.processingAtMs);
+      if (s?.succeeded && t.completedAtMs) endLags.push(s.succeeded - t.completedAtMs);
     }
+    const lags = [...startLags, ...endLags];
     const done = [...seen.values()].filter((s) => s.succeeded).length;
     const perTrainingHour = cpuWindow / (N * windowSeconds / 3600);
-    return { mode, trainings: N, windowSeconds: Math.round(windowSeconds), cpuSeconds: Number(cpuWindow.toFixed(2)), cpuSecondsPerTrainingHour: Number(perTrainingHour.toFixed(2)), lagP50Ms: Math.round(percentile(lags, 50)), lagP99Ms: Math.round(percentile(lags, 99)), reachedSucceeded: done, webhooks: await emu.webhookCount(), emulatorCpuSeconds: Number(cpuSecondsOf(emu.pid).toFixed(1)) };
+    return { mode, trainings: N, runSeconds: Math.round((Date.now() - t0) / 1000), windowSeconds: Math.round(windowSeconds), cpuSeconds: Number(cpuWindow.toFixed(2)), cpuSecondsPerTrainingHour: Number(perTrainingHour.toFixed(2)), lagP50Ms: Math.round(percentile(lags, 50)), lagP99Ms: Math.round(percentile(lags, 99)), startLagP50Ms: Math.round(percentile(startLags, 50)), endLagP50Ms: Math.round(percentile(endLags, 50)), endLagP99Ms: Math.round(percentile(endLags, 99)), reachedSucceeded: done, ...(await emu.stats()), emulatorCpuSeconds: Number(cpuSecondsOf(emu.pid).toFixed(1)) };
   } finally {
     proc?.kill('SIGTERM');
     await emu.close();
