@@ -27,16 +27,8 @@ export interface AdminJobSubject {
   modelName: string | null;
 }
 
-export interface AdminJob {
-  id: string;
-  name: string;
-  state: JobState;
-  attempts: number;
-  maxAttempts: number;
-  lastError: string | null;
-  runAfter: string;
-  createdAt: string;
-  updatedAt: string;
+/** A job as the operator sees it: not its raw payload, but what it is about. */
+export interface AdminJob extends Omit<JobInfo, 'payload' | 'singletonKey'> {
   subject: AdminJobSubject | null;
 }
 
