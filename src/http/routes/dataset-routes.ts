@@ -6,37 +6,12 @@ import { TRIGGER_WORD_RULE } from '../../datasets/trigger-word.ts';
 import { AppError } from '../../shared/errors.ts';
 import { requireUser } from '../auth.ts';
 import { spoolUploads, sweepStaleSpools } from '../multipart-uploads.ts';
-import { commonErrors, errorResponse, idParams, noContent } from '../response-schemas.ts';
+import { commonErrors, errorResponse, idParams, noContent } from '../schemas/common.ts';
+import { datasetImage, datasetResponse, datasetSettings, uploadResult } from '../schemas/datasets.ts';
 
 const imageParams = z.object({
   id: z.uuid('The model id must be a UUID, as returned by this API.'),
   imageId: z.uuid('The image id must be a UUID, as returned by this API.'),
-});
-
-const badge = z.object({ code: z.string(), severity: z.enum(['error', 'warning', 'info']), message: z.string() });
-const imageView = z.object({
-  id: z.string(), filename: z.string(), width: z.number(), height: z.number(), format: z.string(), bytes: z.number(),
-  caption: z.string(), badges: z.array(badge), thumbnailUrl: z.string(), fileUrl: z.string(), createdAt: z.string(),
-});
-const uploadResult = z.union([
-  z.object({ filename: z.string(), status: z.enum(['added', 'duplicate']), image: imageView }),
-  z.object({ filename: z.string(), status: z.literal('rejected'), error: z.object({ code: z.string(), message: z.string() }) }),
-  z.object({ filename: z.string(), status: z.literal('skipped'), reason: z.string() }),
-]);
-const settings = z.object({ triggerWord: z.string(), triggerWordIsDefault: z.boolean(), captionPrefix: z.string() });
-const datasetResponse = z.object({
-  resolution: z.number(),
-  settings,
-  images: z.array(imageView),
-  summary: z.object({
-    count: z.number(),
-    recommended: z.object({ min: z.number(), max: z.number() }),
-    minimumToTrain: z.number(),
-    duplicateRatio: z.number(),
-    nearDuplicateGroups: z.array(z.array(z.string())),
-    badges: z.array(badge),
-    readiness: z.object({ ready: z.boolean(), canTrain: z.boolean(), verdict: z.enum(['ready', 'needs_attention', 'blocked']), topFixes: z.array(z.string()) }),
-  }),
 });
 
 export interface DatasetRouteOptions {
@@ -111,7 +86,7 @@ export const datasetRoutes = (datasets: DatasetService, opts: DatasetRouteOption
           triggerWord: z.string().trim().max(40, TRIGGER_WORD_RULE).nullable().optional().describe('null restores the default derived from the model name'),
           captionPrefix: z.string().max(200, 'The caption prefix is at most 200 characters.').optional(),
         }).refine((v) => v.triggerWord !== undefined || v.captionPrefix !== undefined, 'Send triggerWord and/or captionPrefix.'),
-        response: { 200: settings, ...commonErrors },
+        response: { 200: datasetSettings, ...commonErrors },
       },
     },
     async (request) => datasets.updateSettings(requireUser(request), request.params.id, request.body),
@@ -146,7 +121,7 @@ export const datasetRoutes = (datasets: DatasetService, opts: DatasetRouteOption
         summary: "Edit an image's caption",
         params: imageParams,
         body: z.object({ caption: z.string().max(2000, 'Captions are at most 2,000 characters.') }),
-        response: { 200: z.object({ image: imageView }), ...commonErrors },
+        response: { 200: z.object({ image: datasetImage }), ...commonErrors },
       },
     },
     async (request) => ({ image: await datasets.setCaption(requireUser(request), request.params.id, request.params.imageId, request.body.caption) }),
