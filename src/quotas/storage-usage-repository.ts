@@ -22,37 +22,33 @@ export class StorageUsageRepository {
   }
 
   async usedBytes(ownerId: string, db: Kysely<Database> = this.#db): Promise<number> {
+    return this.#sum(db, ownerId);
+  }
+
+  /** What every user together keeps in storage (an operator's total). */
+  async totalUsedBytes(db: Kysely<Database> = this.#db): Promise<number> {
+    return this.#sum(db, null);
+  }
+
+  /** The three sums, of one owner's files or (null) of everyone's. */
+  async #sum(db: Kysely<Database>, ownerId: string | null): Promise<number> {
     const [images, generated, weights] = await Promise.all([
       db
         .selectFrom('dataset_images')
         .innerJoin('models', 'models.id', 'dataset_images.model_id')
         .select((eb) => eb.fn.sum<string | number | null>('dataset_images.bytes').as('n'))
-        .where('models.owner_id', '=', ownerId)
+        .$if(ownerId !== null, (q) => q.where('models.owner_id', '=', ownerId!))
         .executeTakeFirst(),
       db
         .selectFrom('generation_images')
         .innerJoin('generations', 'generations.id', 'generation_images.generation_id')
         .select((eb) => eb.fn.sum<string | number | null>('generation_images.bytes').as('n'))
-        .where('generations.owner_id', '=', ownerId)
+        .$if(ownerId !== null, (q) => q.where('generations.owner_id', '=', ownerId!))
         .executeTakeFirst(),
       db
         .selectFrom('trainings')
         .select((eb) => eb.fn.sum<string | number | null>('weights_bytes').as('n'))
-        .where('owner_id', '=', ownerId)
-        .where('weights_key', 'is not', null)
-        .executeTakeFirst(),
-    ]);
-    return [images, generated, weights].reduce((total, row) => total + Number(row?.n ?? 0), 0);
-  }
-
-  /** What every user together keeps in storage: usedBytes' three sums without the owner filter (an operator's total). */
-  async totalUsedBytes(db: Kysely<Database> = this.#db): Promise<number> {
-    const [images, generated, weights] = await Promise.all([
-      db.selectFrom('dataset_images').select((eb) => eb.fn.sum<string | number | null>('bytes').as('n')).executeTakeFirst(),
-      db.selectFrom('generation_images').select((eb) => eb.fn.sum<string | number | null>('bytes').as('n')).executeTakeFirst(),
-      db
-        .selectFrom('trainings')
-        .select((eb) => eb.fn.sum<string | number | null>('weights_bytes').as('n'))
+        .$if(ownerId !== null, (q) => q.where('owner_id', '=', ownerId!))
         .where('weights_key', 'is not', null)
         .executeTakeFirst(),
     ]);
