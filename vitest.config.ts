@@ -7,6 +7,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
     pool: 'forks',
     maxWorkers: 2,
+    // Browser tests raise this to 90 s in their describe(): a page flow with sign-up and uploads
+    // has run past 30 s on a busy 2-core CI machine.
     testTimeout: 30_000,
     hookTimeout: 60_000,
     globalSetup: ['test/support/global-setup.ts'],

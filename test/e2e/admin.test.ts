@@ -22,7 +22,7 @@ const heading = (page: Page, name: string | RegExp) => page.getByRole('heading',
  * no link and gets the not-found page. The failed job is written into the server's SQLite file
  * before it starts, as a worker that gave up would have left it.
  */
-describe('admin view in the browser', () => {
+describe('admin view in the browser', { timeout: 90_000 }, () => {
   let dataDir: string;
   let server: ServerProcess;
   let browser: TestBrowser;

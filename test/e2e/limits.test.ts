@@ -14,7 +14,7 @@ const heading = (page: Page, name: string | RegExp) => page.getByRole('heading',
  * the limit is, what to do), not as a broken upload. A storage quota refusal is answered before the
  * body is read, which a browser could otherwise report as a dropped connection.
  */
-describe('limits in the browser', () => {
+describe('limits in the browser', { timeout: 90_000 }, () => {
   let server: ServerProcess;
   let browser: TestBrowser;
   let page: Page;

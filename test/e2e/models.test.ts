@@ -62,7 +62,7 @@ async function createModel(
   return id;
 }
 
-describe('models in the browser', () => {
+describe('models in the browser', { timeout: 90_000 }, () => {
   let server: ServerProcess;
   let browser: TestBrowser;
   let page: Page;

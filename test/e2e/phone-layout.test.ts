@@ -176,7 +176,7 @@ async function expectPhoneLayout(page: Page, name: string): Promise<void> {
 
 const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name }).waitFor({ timeout: 20_000 });
 
-describe('every page on a phone (390×844, touch)', () => {
+describe('every page on a phone (390×844, touch)', { timeout: 90_000 }, () => {
   let emu: ReplicateEmulator;
   let server: ServerProcess;
   let browser: TestBrowser;

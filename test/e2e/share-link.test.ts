@@ -20,7 +20,7 @@ import { until } from '../support/until.ts';
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 const PROMPT = 'a photo of REXDOG asleep on the garden bench';
 
-describe('a public share link, end to end', () => {
+describe('a public share link, end to end', { timeout: 90_000 }, () => {
   let emu: ReplicateEmulator;
   let server: ServerProcess;
   let ownerBrowser: TestBrowser;

@@ -14,7 +14,7 @@ const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 
 const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name }).waitFor({ timeout: 30_000 });
 
-describe('training in the browser (Replicate emulator)', () => {
+describe('training in the browser (Replicate emulator)', { timeout: 90_000 }, () => {
   let emu: ReplicateEmulator;
   let server: ServerProcess;
   let browser: TestBrowser;
