@@ -34,7 +34,7 @@ import { ReplicateGenerationProvider } from './providers/replicate/replicate-gen
 import { DatasetRepository } from './datasets/dataset-repository.ts';
 import { DatasetService } from './datasets/dataset-service.ts';
 import { OrphanBlobSweep } from './storage/orphan-sweep.ts';
-import { ORPHAN_SWEEP_KEY, orphanSweepJob, orphanSweepJobDefinition } from './storage/orphan-sweep-job.ts';
+import { ORPHAN_SWEEP_KEY, orphanSweepJob, orphanSweepJobDefinition, sweepCrashLeftovers } from './storage/orphan-sweep-job.ts';
 import { importLegacyJobs } from './jobs/legacy-jobs-import.ts';
 import { StorageQuota } from './quotas/storage-quota.ts';
 import { StorageUsageRepository } from './quotas/storage-usage-repository.ts';
@@ -192,10 +192,7 @@ export async function createAppContext(config: Config, options: AppContextOption
       await jobs.enqueue(orphanSweepJob, {}, { singletonKey: ORPHAN_SWEEP_KEY });
       return;
     }
-    const removed = (await sweepLeftovers?.(0)) ?? 0;
-    if (removed) logger.info({ count: removed }, 'removed temp files a crash left in storage');
-    const deleted = await orphans.deleteUnowned(await orphans.findOrphans());
-    if (deleted.length) logger.info({ count: deleted.length, keys: deleted.slice(0, 20) }, 'removed files no row owns (left by a crash)');
+    await sweepCrashLeftovers({ sweep: orphans, sweepLeftovers, logger }, 0);
   };
   const admin = new AdminService({ repo: new AdminRepository(db.kysely), jobs, storageUsage, logger: logger.child({ component: 'admin' }) });
   return {
