@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { windowStart, type WindowCounter, type WindowCounts } from './sliding-window.ts';
+import { countsAt, windowStart, type WindowCounter, type WindowCounts } from './sliding-window.ts';
 
 /** Sliding-window counters in the database, so every web process counts against the same limit. */
 export class RateLimitRepository implements WindowCounter {
@@ -34,12 +34,9 @@ export class RateLimitRepository implements WindowCounter {
 
   /** The counts as of `nowMs` without counting. */
   async peek(key: string, windowMs: number, nowMs: number): Promise<WindowCounts> {
-    const start = windowStart(nowMs, windowMs);
     const row = await this.#db.selectFrom('rate_limit_counters').select(['hits', 'prev_hits', 'reset_at_ms']).where('key', '=', key).executeTakeFirst();
-    const endedAt = Number(row?.reset_at_ms ?? 0);
-    if (!row || endedAt < start) return { current: 0, previous: 0, windowStartMs: start };
-    if (endedAt === start) return { current: 0, previous: Number(row.hits), windowStartMs: start };
-    return { current: Number(row.hits), previous: Number(row.prev_hits), windowStartMs: start };
+    // reset_at_ms is when the stored window ends.
+    return countsAt(row && { current: Number(row.hits), previous: Number(row.prev_hits), windowStartMs: Number(row.reset_at_ms) - windowMs }, windowMs, nowMs);
   }
 
   /** Drops counters whose current window ended before `beforeMs` (pass now minus the longest window: the previous window still counts). */

@@ -40,6 +40,17 @@ export function msUntilAllowed(counts: WindowCounts, windowMs: number, max: numb
   return Math.max(1, Math.ceil(t - nowMs));
 }
 
+/**
+ * A key's stored counts as seen at `nowMs`: unchanged within their window; one window later the
+ * current count becomes `previous`; later still (or never stored) nothing counts.
+ */
+export function countsAt(stored: WindowCounts | undefined, windowMs: number, nowMs: number): WindowCounts {
+  const start = windowStart(nowMs, windowMs);
+  if (!stored || stored.windowStartMs < start - windowMs) return { current: 0, previous: 0, windowStartMs: start };
+  if (stored.windowStartMs === start) return { current: stored.current, previous: stored.previous, windowStartMs: start };
+  return { current: 0, previous: stored.current, windowStartMs: start };
+}
+
 /** What a counter backend does: count one hit (one atomic step) or read without counting. */
 export interface WindowCounter {
   hit(key: string, windowMs: number, nowMs: number): Promise<WindowCounts>;
@@ -108,11 +119,7 @@ export class MemoryWindowCounter implements WindowCounter {
 
   /** The key's counts as of `nowMs`: a later window shifts the current count into `previous`. */
   #advance(key: string, windowMs: number, nowMs: number): WindowCounts {
-    const start = windowStart(nowMs, windowMs);
-    const entry = this.#entries.get(key);
-    if (!entry || entry.windowStartMs < start - windowMs) return { current: 0, previous: 0, windowStartMs: start };
-    if (entry.windowStartMs === start) return { current: entry.current, previous: entry.previous, windowStartMs: start };
-    return { current: 0, previous: entry.current, windowStartMs: start };
+    return countsAt(this.#entries.get(key), windowMs, nowMs);
   }
 
   #sweep(nowMs: number): void {
