@@ -47,14 +47,8 @@ export function scanAnswers(dir: string, secrets: RegisteredSecret[] = registere
   const scanner = new SecretScanner(secrets.filter((s) => !EXPECTED_IN_ANSWERS.has(s.kind)));
   const findings: SecretFinding[] = [];
   let answers = 0;
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return { answers, findings };
-  }
-  for (const name of names.sort()) {
-    for (const line of readFileSync(join(dir, name), 'utf8').split('\n')) {
+  for (const { text: file } of filesIn(dir)) {
+    for (const line of file.split('\n')) {
       if (!line) continue;
       const { where, text } = JSON.parse(line) as { where: string; text: string };
       answers++;
@@ -171,16 +165,7 @@ export function scanLogDirectory(dir: string, secrets: RegisteredSecret[] = regi
   const findings: SecretFinding[] = [];
   let files = 0;
   let bytes = 0;
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return { files, bytes, findings };
-  }
-  for (const name of names.sort()) {
-    const path = join(dir, name);
-    if (!statSync(path).isFile()) continue;
-    const text = readFileSync(path, 'utf8');
+  for (const { path, text } of filesIn(dir)) {
     files++;
     bytes += text.length;
     findings.push(...scanner.scan(text, path));
@@ -192,4 +177,18 @@ export function describeFindings(findings: SecretFinding[], limit = 40): string 
   const shown = findings.slice(0, limit).map((f) => `  ${f.where}: ${f.kind} ${f.preview}`);
   if (findings.length > limit) shown.push(`  … and ${findings.length - limit} more`);
   return shown.join('\n');
+}
+
+/** The files directly in `dir` (none when it does not exist), in name order. */
+function* filesIn(dir: string): Generator<{ path: string; text: string }> {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names.sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isFile()) yield { path, text: readFileSync(path, 'utf8') };
+  }
 }
