@@ -54,6 +54,16 @@ export function requireUser(request: FastifyRequest): User {
   return request.principal.user;
 }
 
+/**
+ * The signed-in user of a browser session. For what a leaked API token must not be able to do:
+ * minting more tokens would turn one leak into access that outlives revoking it.
+ */
+export function requireSessionUser(request: FastifyRequest, action: string): User {
+  const user = requireUser(request);
+  if (request.principal?.kind !== 'session') throw new AppError('forbidden', `An API token cannot ${action}. Sign in to The Way in a browser and do it under Settings → API tokens.`);
+  return user;
+}
+
 export function setSessionCookie(reply: FastifyReply, token: string, expiresAt: string, secure: boolean): void {
   reply.setCookie(SESSION_COOKIE, token, {
     path: '/',

@@ -9,7 +9,7 @@ import { createAppContext, type AppContext } from '../../src/app-context.ts';
 import { buildApp } from '../../src/http/app.ts';
 import type { Dialect } from '../../src/db/database.ts';
 import { createTestDb, type TestDb } from './databases.ts';
-import { insertUser } from './factories.ts';
+import { FACTORY_PASSWORD, insertUser } from './factories.ts';
 import { RELAXED_LIMITS } from './relaxed-limits.ts';
 import { LOG_DIR_ENV, recordAnswer, registerSecret } from './secrets-registry.ts';
 import { listJobs } from './jobs.ts';
@@ -24,6 +24,8 @@ export interface TestApp {
   /** A new user plus an API token for it; `as(user)` gives the headers to act as them. */
   newUser(): Promise<{ id: string; email: string; token: string }>;
   request(opts: InjectOptions & { as?: { token: string } }): Promise<LightMyRequestResponse>;
+  /** Signs a factory user in as a browser would: the session cookie and CSRF header to send. */
+  browserHeaders(user: { email: string }): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
 
@@ -62,7 +64,7 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
   const app = await buildApp(ctx);
   await app.ready();
   if (options.worker) await ctx.startWorker();
-  return {
+  const testApp: TestApp = {
     app,
     ctx,
     testDb,
@@ -73,6 +75,12 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
       const { secret } = await ctx.accounts.createApiToken(user.id, { name: 'test' });
       registerSecret('API token', secret);
       return { id: user.id, email: user.email, token: secret };
+    },
+    async browserHeaders(user) {
+      const res = await testApp.request({ method: 'POST', url: '/api/auth/signin', payload: { email: user.email, password: FACTORY_PASSWORD } });
+      if (res.statusCode !== 200) throw new Error(`sign-in failed: ${res.statusCode} ${res.body}`);
+      const session = /theway_session=([^;]*)/.exec(String(res.headers['set-cookie']))?.[1];
+      return { cookie: `theway_session=${session}`, 'x-csrf-token': res.json().csrfToken as string };
     },
     async request({ as, ...opts }) {
       const headers = { ...(opts.headers ?? {}), ...(as ? { authorization: `Bearer ${as.token}` } : {}) };
@@ -93,6 +101,7 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return testApp;
 }
 
 /** Credentials a test sends: whatever it is, it must not show up in a log. */

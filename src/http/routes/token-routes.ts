@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AccountService } from '../../accounts/account-service.ts';
 import { createTokenInput } from '../../accounts/schemas.ts';
-import { requireUser } from '../auth.ts';
+import { requireSessionUser, requireUser } from '../auth.ts';
 import { createdTokenResponse, tokenListResponse } from '../schemas/accounts.ts';
 import { commonErrors, idParams, noContent } from '../schemas/common.ts';
 
@@ -17,12 +17,12 @@ export const tokenRoutes = (accounts: AccountService): FastifyPluginAsyncZod => 
     {
       schema: {
         tags: ['tokens'],
-        summary: 'Create an API token (the secret is shown once)',
+        summary: 'Create an API token (the secret is shown once; needs a browser session, not a token)',
         body: createTokenInput,
         response: { 201: createdTokenResponse, ...commonErrors },
       },
     },
-    async (request, reply) => reply.code(201).send(await accounts.createApiToken(requireUser(request).id, request.body)),
+    async (request, reply) => reply.code(201).send(await accounts.createApiToken(requireSessionUser(request, 'create API tokens').id, request.body)),
   );
 
   app.delete(

@@ -20,6 +20,8 @@ interface RouteCase {
   multipart?: boolean;
   /** A never-ending stream: its success case is covered over real HTTP in test/integration/events. */
   stream?: boolean;
+  /** Only a browser session may do it (an API token gets 403): the owner's case signs in. */
+  session?: boolean;
 }
 
 const PUBLIC_ROUTES = new Set([
@@ -74,7 +76,7 @@ const ownToken = async (t: TestApp, owner: { id: string }) => (await t.ctx.accou
 const ROUTES: Record<string, RouteCase> = {
   'GET /api/auth/session': { ok: 200 },
   'GET /api/tokens': { ok: 200 },
-  'POST /api/tokens': { body: { name: 'ci' }, ok: 201 },
+  'POST /api/tokens': { body: { name: 'ci' }, ok: 201, session: true },
   'DELETE /api/tokens/:id': { setup: ownToken, ok: 204 },
   'GET /api/models': { ok: 200 },
   'POST /api/models': { body: { name: 'Matrix model', modelType: 'style' }, ok: 201 },
@@ -144,8 +146,8 @@ const ADMIN_ROUTES: Record<string, Omit<RouteCase, 'setup'> & { setup?: (t: Test
 
 describe.each(DIALECTS)('route authorization matrix (%s)', (dialect) => {
   let t: TestApp;
-  let owner: { id: string; token: string };
-  let stranger: { id: string; token: string };
+  let owner: { id: string; email: string; token: string };
+  let stranger: { id: string; email: string; token: string };
 
   beforeAll(async () => {
     t = await startTestApp(dialect);
@@ -188,8 +190,12 @@ describe.each(DIALECTS)('route authorization matrix (%s)', (dialect) => {
 
     if (!c.stream) it(`${route} answers its owner`, async () => {
       const id = c.setup ? await c.setup(t, owner) : undefined;
-      const res = await t.request({ method, url: build(id), as: owner, ...(await payloadOf(c.body && { ...c.body, ...(c.body.name ? { name: `${c.body.name} ${Math.random()}` } : {}) })) });
+      const payload = await payloadOf(c.body && { ...c.body, ...(c.body.name ? { name: `${c.body.name} ${Math.random()}` } : {}) });
+      const res = c.session
+        ? await t.request({ method, url: build(id), ...payload, headers: { ...payload.headers, ...(await t.browserHeaders(owner)) } })
+        : await t.request({ method, url: build(id), as: owner, ...payload });
       expect(res.statusCode, res.body).toBe(c.ok);
+      if (c.session) expect((await t.request({ method, url: build(id), as: owner, ...payload })).statusCode).toBe(403);
     });
 
     if (path.includes(':id')) {

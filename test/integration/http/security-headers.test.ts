@@ -45,7 +45,7 @@ const cookieOf = (res: LightMyRequestResponse) => String([res.headers['set-cooki
 
 describe('security headers', () => {
   let t: TestApp;
-  let owner: { id: string; token: string };
+  let owner: { id: string; email: string; token: string };
   beforeAll(async () => {
     t = await startTestApp('sqlite', { JSON_BODY_LIMIT_KB: '1', API_RATE_LIMIT_PER_MIN: '1000' });
     owner = await t.newUser();
@@ -102,7 +102,7 @@ describe('security headers', () => {
   });
 
   it('API answers are not stored by caches unless the route allows it', async () => {
-    const minted = await t.request({ method: 'POST', url: '/api/tokens', as: owner, payload: { name: 'cache check' } });
+    const minted = await t.request({ method: 'POST', url: '/api/tokens', headers: await t.browserHeaders(owner), payload: { name: 'cache check' } });
     expect(minted.statusCode).toBe(201);
     expect(minted.headers['cache-control']).toBe('no-store');
     expect((await t.request({ method: 'GET', url: '/api/auth/session', as: owner })).headers['cache-control']).toBe('no-store');
