@@ -152,7 +152,7 @@ export async function createAppContext(config: Config, options: AppContextOption
   });
   jobs.register(...trainingJobDefinitions(trainings));
   models.addDeletionPreparer((modelId) => trainings.prepareModelDeletion(modelId));
-  const userWebhooks = new UserWebhookService(db.kysely, jobs);
+  const userWebhooks = new UserWebhookService(db.kysely, jobs, { allowPrivate: config.userWebhooks.allowPrivate });
   jobs.register(...userWebhooks.jobDefinitions());
   trainings.addEndedListener((trainingId) => userWebhooks.trainingEnded(trainingId));
   const generationRepo = new GenerationRepository(db.kysely);

@@ -79,6 +79,7 @@ export const envSchema = z.object({
   MAX_DATASET_IMAGES: positiveInt.max(1000).default(100),
   GENERATION_MAX_CONCURRENT: positiveInt.max(100).default(12),
   GENERATION_MAX_PER_HOUR: positiveInt.max(10000).default(100),
+  USER_WEBHOOK_ALLOW_PRIVATE: bool.default(false),
 });
 
 const SECRET_VARIABLES = new Set(['REPLICATE_API_TOKEN', 'DATABASE_URL', 'S3_SECRET_ACCESS_KEY']);
@@ -133,6 +134,8 @@ export interface Config {
   };
   trainings: { costTableFile: string; pollIntervalMs: number };
   generations: { maxConcurrent: number; maxPerHour: number };
+  /** allowPrivate: users' webhooks may point at loopback, private and link-local addresses (off: public internet only). */
+  userWebhooks: { allowPrivate: boolean };
   datasets: { maxConcurrentDecodes: number; maxImageBytes: number; maxImagePixels: number; maxZipBytes: number; maxFilesPerUpload: number; maxImages: number; tmpDir: string };
   webDistDir: string;
 }
@@ -239,6 +242,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     trainings: { costTableFile: resolve(e.TRAINING_COST_TABLE), pollIntervalMs: Math.round(e.TRAINING_POLL_SECONDS * 1000) },
     generations: { maxConcurrent: e.GENERATION_MAX_CONCURRENT, maxPerHour: e.GENERATION_MAX_PER_HOUR },
+    userWebhooks: { allowPrivate: e.USER_WEBHOOK_ALLOW_PRIVATE },
     datasets: {
       maxConcurrentDecodes: e.IMAGE_DECODE_CONCURRENCY,
       maxImageBytes: Math.round(e.MAX_IMAGE_MB * 2 ** 20),

@@ -71,7 +71,7 @@ describe.each(DIALECTS)('no secret leaks in a full journey (%s)', (dialect) => {
     emu = await startReplicateEmulator({ token: replicateToken, speed: 4, bootMs: 40, predictionMs: 100 });
     // Listening for real, so Replicate's (the emulator's) signed webhooks reach the app too.
     const port = await freePort();
-    t = await startTestApp(dialect, { ...emu.platformEnv(), PUBLIC_URL: `http://127.0.0.1:${port}`, TRAINING_POLL_SECONDS: '0.03' });
+    t = await startTestApp(dialect, { ...emu.platformEnv(), PUBLIC_URL: `http://127.0.0.1:${port}`, TRAINING_POLL_SECONDS: '0.03', USER_WEBHOOK_ALLOW_PRIVATE: 'true' });
     await t.app.listen({ port, host: '127.0.0.1' });
     // A job whose error quotes the Replicate token, as a careless provider error might: the queue must not store or log it.
     t.ctx.jobs.register(defineJob({

@@ -21,7 +21,7 @@ describe('outgoing webhook per user', () => {
 
   beforeAll(async () => {
     emu = await startReplicateEmulator({ speed: 2, bootMs: 50 });
-    t = await startTestApp('sqlite', { ...emu.platformEnv(), TRAINING_POLL_SECONDS: '0.03' }, { worker: true });
+    t = await startTestApp('sqlite', { ...emu.platformEnv(), TRAINING_POLL_SECONDS: '0.03', USER_WEBHOOK_ALLOW_PRIVATE: 'true' }, { worker: true });
     receiver = createServer((req, res) => {
       let body = '';
       req.on('data', (c) => (body += c));
