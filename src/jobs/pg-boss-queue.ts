@@ -472,11 +472,12 @@ export class PgBossJobQueue implements JobQueue {
     const claim: Claim = { name: job.name, id: job.id, retryCount: job.retryCount, startedOnMs: new Date(job.startedOn).getTime() };
     const previousError = errorMessage(job.output);
     const controller = new AbortController();
+    // Beats by the job's own heartbeat time, written by whoever enqueued it: another process may run with another JOB_LEASE_SECONDS.
     const heartbeat = setInterval(() => {
       void this.#touch(claim).then((held) => {
         if (!held) controller.abort(new Error('This worker lost the job lease.'));
       }, (error: unknown) => this.#logger?.warn({ err: describeJobError(error), job: job.name }, 'job heartbeat failed'));
-    }, Math.max(250, Math.floor((this.#heartbeatSeconds * 1000) / 3)));
+    }, Math.max(250, Math.floor(((job.heartbeatSeconds ?? this.#heartbeatSeconds) * 1000) / 3)));
     heartbeat.unref();
     const done = (async () => {
       let outcome: { result: JobResult } | { error: unknown };

@@ -127,6 +127,32 @@ describe('PgBossJobQueue specifics', () => {
     expect(done?.attempts).toBe(2);
   }, 120_000);
 
+  it('keeps a job alive by its own heartbeat time, set by whoever enqueued it, not by the worker\'s lease setting', async () => {
+    db = await createTestDb('postgres');
+    // A web process with JOB_LEASE_SECONDS=10 enqueues; a worker started with 60 s runs the job for 15 s.
+    const runs: Array<{ attempt: number; aborted: boolean }> = [];
+    const long = defineJob({
+      name: 'test.long',
+      payload: z.object({}),
+      maxAttempts: 3,
+      handler: async (_p, ctx) => {
+        const run = { attempt: ctx.attempt, aborted: false };
+        runs.push(run);
+        ctx.signal.addEventListener('abort', () => (run.aborted = true));
+        await new Promise((resolve) => setTimeout(resolve, 15_000));
+      },
+    });
+    const web = queue({ leaseMs: 10_000, superviseIntervalMs: 1_000 });
+    const worker = queue({ leaseMs: 60_000, superviseIntervalMs: 1_000 });
+    web.register(long);
+    worker.register(long);
+    await worker.start({ concurrency: 2 });
+    const id = await web.enqueue('test.long', {});
+    const done = await until(() => worker.getJob(id!), (j) => j?.state === 'succeeded', 'the one run to finish', 40_000);
+    expect(runs).toEqual([{ attempt: 1, aborted: false }]);
+    expect(done?.attempts).toBe(1);
+  }, 60_000);
+
   it('wakes a worker in another process as soon as a job is enqueued or its transaction commits, not at its next poll', async () => {
     db = await createTestDb('postgres');
     const job = defineJob({ name: 'test.wake', payload: z.object({ n: z.number() }), handler: async () => undefined });
