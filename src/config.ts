@@ -43,6 +43,7 @@ export const envSchema = z.object({
   LOGIN_RATE_LIMIT_PER_15_MIN: positiveInt.default(10),
   API_RATE_LIMIT_PER_MIN: positiveInt.default(600),
   LOGIN_IP_RATE_LIMIT_PER_15_MIN: positiveInt.default(100),
+  LOGIN_ACCOUNT_RATE_LIMIT_PER_15_MIN: positiveInt.default(50),
   SIGNUP_RATE_LIMIT_PER_HOUR: positiveInt.default(20),
   UPLOAD_RATE_LIMIT_PER_MIN: positiveInt.default(120),
   UPLOAD_IP_RATE_LIMIT_PER_MIN: positiveInt.default(300),
@@ -105,6 +106,7 @@ export interface Config {
   rateLimits: {
     loginPer15Min: number;
     loginPerIpPer15Min: number;
+    loginPerAccountPer15Min: number;
     signupPerIpPerHour: number;
     uploadsPerUserPerMin: number;
     uploadsPerIpPerMin: number;
@@ -219,6 +221,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     rateLimits: {
       loginPer15Min: e.LOGIN_RATE_LIMIT_PER_15_MIN,
       loginPerIpPer15Min: e.LOGIN_IP_RATE_LIMIT_PER_15_MIN,
+      loginPerAccountPer15Min: e.LOGIN_ACCOUNT_RATE_LIMIT_PER_15_MIN,
       signupPerIpPerHour: e.SIGNUP_RATE_LIMIT_PER_HOUR,
       uploadsPerUserPerMin: e.UPLOAD_RATE_LIMIT_PER_MIN,
       uploadsPerIpPerMin: e.UPLOAD_IP_RATE_LIMIT_PER_MIN,

@@ -45,6 +45,8 @@ export function routeLimits(limits: Config['rateLimits']): Record<string, RouteL
       // Guessing one account's password, and spraying many accounts from one address, are both slowed.
       { name: 'signin_per_ip_email', max: limits.loginPer15Min, windowMs: 15 * MINUTE, key: (r) => `${perIp(r)}:${emailOf(r)}`, refusal: 'Too many sign-in attempts for this account' },
       { name: 'signin_per_ip', max: limits.loginPerIpPer15Min, windowMs: 15 * MINUTE, key: perIp, refusal: 'Too many sign-in attempts from your network' },
+      // Guessing one account from many addresses. Higher than the per-address limit: whoever reaches it also locks the owner out for a while.
+      { name: 'signin_per_account', max: limits.loginPerAccountPer15Min, windowMs: 15 * MINUTE, key: (r) => `account:${emailOf(r)}`, refusal: 'Too many sign-in attempts for this account from several networks' },
     ],
     'POST /api/auth/signup': [
       { name: 'signup_per_ip', max: limits.signupPerIpPerHour, windowMs: HOUR, key: perIp, refusal: 'Too many accounts were created from your network' },

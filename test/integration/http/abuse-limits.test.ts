@@ -37,6 +37,7 @@ describe('rate limits per user and per address', () => {
       TRUST_PROXY: 'true',
       LOGIN_RATE_LIMIT_PER_15_MIN: '3',
       LOGIN_IP_RATE_LIMIT_PER_15_MIN: '5',
+      LOGIN_ACCOUNT_RATE_LIMIT_PER_15_MIN: '6',
       SIGNUP_RATE_LIMIT_PER_HOUR: '2',
       UPLOAD_RATE_LIMIT_PER_MIN: '2',
       UPLOAD_IP_RATE_LIMIT_PER_MIN: '3',
@@ -62,6 +63,18 @@ describe('rate limits per user and per address', () => {
     // Spraying other accounts from the first address: its overall budget (5) runs out.
     expect(await statuses(2, (i) => signIn(`nobody-${i}@example.test`, '198.51.100.1'))).toEqual([401, 401]);
     expectRateLimited(await signIn('someone-else@example.test', '198.51.100.1'), /^Too many sign-in attempts from your network: the limit is 5 per 15 minutes\./);
+  });
+
+  it('sign-in: per account across addresses', async () => {
+    const user = await insertUser(t.ctx.db.kysely);
+    const signIn = (ip: string, password = 'wrong password!') => t.request({ method: 'POST', url: '/api/auth/signin', headers: from(ip), payload: { email: user.email, password } });
+    // One guess from each of six addresses: no per-address limit is met…
+    expect(await statuses(6, (i) => signIn(`198.51.100.${50 + i}`))).toEqual([401, 401, 401, 401, 401, 401]);
+    // …but the account's own budget is spent, from a fresh address too, whatever the password.
+    expectRateLimited(await signIn('198.51.100.99', FACTORY_PASSWORD), /^Too many sign-in attempts for this account from several networks: the limit is 6 per 15 minutes\./);
+    // Other accounts are not affected.
+    const other = await insertUser(t.ctx.db.kysely);
+    expect((await t.request({ method: 'POST', url: '/api/auth/signin', headers: from('198.51.100.99'), payload: { email: other.email, password: FACTORY_PASSWORD } })).statusCode).toBe(200);
   });
 
   it('sign-up: per address', async () => {
