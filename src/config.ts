@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -10,6 +11,24 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const positiveInt = z.coerce.number().int().positive();
+
+/**
+ * Which X-Forwarded-For entries to believe. `true` means one proxy (the entry it appended), not
+ * every hop: a proxy that appends to a client-written header would otherwise let the client choose
+ * its own address (and a fresh rate-limit budget). A number is that many proxies; a list names them.
+ */
+const trustProxy = z
+  .string()
+  .trim()
+  .transform((v, ctx): boolean | number | string[] => {
+    if (['false', '0', 'no', ''].includes(v)) return false;
+    if (['true', 'yes'].includes(v)) return 1;
+    if (/^\d+$/.test(v)) return Math.min(Number(v), 10);
+    const entries = v.split(',').map((s) => s.trim()).filter(Boolean);
+    if (entries.every((s) => isIP(s.split('/')[0] ?? '') !== 0 || ['loopback', 'linklocal', 'uniquelocal'].includes(s))) return entries;
+    ctx.addIssue({ code: 'custom', message: 'Use false, true (one proxy), the number of proxies in front, or a comma-separated list of proxy addresses/CIDR ranges (e.g. 10.0.0.0/8,loopback).' });
+    return z.NEVER;
+  });
 
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -39,7 +58,7 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SESSION_TTL_DAYS: positiveInt.max(365).default(30),
   COOKIE_SECURE: bool.optional(),
-  TRUST_PROXY: bool.default(false),
+  TRUST_PROXY: trustProxy.default(false),
   LOGIN_RATE_LIMIT_PER_15_MIN: positiveInt.default(10),
   API_RATE_LIMIT_PER_MIN: positiveInt.default(600),
   LOGIN_IP_RATE_LIMIT_PER_15_MIN: positiveInt.default(100),
@@ -101,7 +120,8 @@ export interface Config {
   storage: { localDir: string; s3: S3Config | null };
   logLevel: Env['LOG_LEVEL'];
   sessions: { ttlDays: number; cookieSecure: boolean };
-  trustProxy: boolean;
+  /** For Fastify's trustProxy: false, a number of proxies, or their addresses. */
+  trustProxy: boolean | number | string[];
   /** Request counts per fixed window; "per IP" counts every user behind one address together. */
   rateLimits: {
     loginPer15Min: number;

@@ -36,7 +36,8 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   const { config } = ctx;
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
-    trustProxy: config.trustProxy,
+    // N proxies: the N addresses nearest the server are proxies, the one before them is the client.
+    trustProxy: typeof config.trustProxy === 'number' ? (_address: string, hop: number) => hop < (config.trustProxy as number) : config.trustProxy,
     // JSON routes are small; routes that take files set their own limit (uploads, webhooks).
     bodyLimit: config.jsonBodyLimitBytes,
     // The id parameter is validated as a UUID; anything longer is garbage.

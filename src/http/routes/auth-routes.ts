@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { AppError } from '../../shared/errors.ts';
 import type { AccountService } from '../../accounts/account-service.ts';
@@ -16,6 +17,8 @@ export interface AuthRouteOptions {
 const publicUser = (u: User) => ({ id: u.id, email: u.email, displayName: u.displayName, role: u.role, createdAt: u.createdAt });
 
 export const authRoutes = (opts: AuthRouteOptions): FastifyPluginAsyncZod => async (app) => {
+  // Secure when configured, and whenever the request came over HTTPS (as a trusted proxy reports it).
+  const secure = (request: FastifyRequest) => opts.cookieSecure || request.protocol === 'https';
   // Sign-in and sign-up are rate-limited per address (and per address and email) in ../rate-limits.ts.
   app.post(
     '/api/auth/signup',
@@ -30,7 +33,7 @@ export const authRoutes = (opts: AuthRouteOptions): FastifyPluginAsyncZod => asy
     async (request, reply) => {
       if (!opts.signupEnabled) throw new AppError('forbidden', 'Sign-up is disabled on this server. Ask the administrator for an account.');
       const grant = await opts.accounts.signUp(request.body, request.headers['user-agent']);
-      setSessionCookie(reply, grant.sessionToken, grant.expiresAt, opts.cookieSecure);
+      setSessionCookie(reply, grant.sessionToken, grant.expiresAt, secure(request));
       return reply.code(201).send({ user: publicUser(grant.user), csrfToken: grant.csrfToken });
     },
   );
@@ -47,7 +50,7 @@ export const authRoutes = (opts: AuthRouteOptions): FastifyPluginAsyncZod => asy
     },
     async (request, reply) => {
       const grant = await opts.accounts.signIn(request.body, request.headers['user-agent']);
-      setSessionCookie(reply, grant.sessionToken, grant.expiresAt, opts.cookieSecure);
+      setSessionCookie(reply, grant.sessionToken, grant.expiresAt, secure(request));
       return { user: publicUser(grant.user), csrfToken: grant.csrfToken };
     },
   );
@@ -57,7 +60,7 @@ export const authRoutes = (opts: AuthRouteOptions): FastifyPluginAsyncZod => asy
     { schema: { tags: ['auth'], summary: 'End the current session', response: { ...noContent, ...commonErrors } } },
     async (request, reply) => {
       if (request.principal) await opts.accounts.signOut(request.principal);
-      clearSessionCookie(reply, opts.cookieSecure);
+      clearSessionCookie(reply, secure(request));
       return reply.code(204).send(null);
     },
   );

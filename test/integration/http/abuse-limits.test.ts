@@ -128,6 +128,14 @@ describe('rate limits per user and per address', () => {
     expectRateLimited(await start(c, '192.0.2.30'), /^Too many trainings are being started from your network: the limit is 3 per hour\./);
   });
 
+  it('TRUST_PROXY=true believes one proxy: addresses the client wrote before it do not buy a fresh budget', async () => {
+    const signUp = (n: number, forwardedFor: string) =>
+      t.request({ method: 'POST', url: '/api/auth/signup', headers: { 'x-forwarded-for': forwardedFor }, payload: { email: `spoof-${n}-${Date.now()}@example.test`, password: 'long enough pw', displayName: 'S' } });
+    // The proxy appended 203.0.113.60 (the address it saw) to whatever the client sent.
+    expect(await statuses(2, (i) => signUp(i, `192.0.2.${100 + i}, 203.0.113.60`))).toEqual([201, 201]);
+    expectRateLimited(await signUp(3, '192.0.2.200, 203.0.113.60'), /^Too many accounts were created from your network/);
+  });
+
   it('without TRUST_PROXY, X-Forwarded-For is ignored: the connection address counts', async () => {
     const direct = await startTestApp('sqlite', { SIGNUP_RATE_LIMIT_PER_HOUR: '1' });
     try {

@@ -119,6 +119,15 @@ describe('security headers', () => {
     } finally {
       await https.close();
     }
+    // No https PUBLIC_URL, but a trusted proxy says the request came over HTTPS; an untrusted claim changes nothing.
+    for (const [env, hsts] of [[{ TRUST_PROXY: 'true' }, true], [{}, false]] as const) {
+      const proxied = await startTestApp('sqlite', env);
+      try {
+        expectSecurityHeaders(await proxied.request({ method: 'GET', url: '/api/health', headers: { 'x-forwarded-proto': 'https' } }), JSON.stringify(env), hsts);
+      } finally {
+        await proxied.close();
+      }
+    }
   });
 });
 
@@ -183,27 +192,33 @@ describe.each(DIALECTS)('CSRF on every cookie-authenticated write (%s)', (dialec
 });
 
 describe('the session cookie', () => {
-  const attributes = async (env: Record<string, string>) => {
+  const attributes = async (env: Record<string, string>, headers: Record<string, string> = {}) => {
     const t = await startTestApp('sqlite', env);
     try {
       const user = await insertUser(t.ctx.db.kysely);
-      const signin = await t.request({ method: 'POST', url: '/api/auth/signin', payload: { email: user.email, password: FACTORY_PASSWORD } });
+      const signin = await t.request({ method: 'POST', url: '/api/auth/signin', headers, payload: { email: user.email, password: FACTORY_PASSWORD } });
       const set = String([signin.headers['set-cookie']].flat()[0]);
-      const out = await t.request({ method: 'POST', url: '/api/auth/signout', headers: { cookie: cookieOf(signin), 'x-csrf-token': signin.json().csrfToken } });
+      const out = await t.request({ method: 'POST', url: '/api/auth/signout', headers: { ...headers, cookie: cookieOf(signin), 'x-csrf-token': signin.json().csrfToken } });
       return { set, cleared: String([out.headers['set-cookie']].flat()[0]) };
     } finally {
       await t.close();
     }
   };
 
-  it('is HttpOnly, SameSite=Lax, site-wide, and Secure exactly when served over HTTPS (COOKIE_SECURE overrides)', async () => {
-    for (const [env, secure] of [
-      [{}, false],
-      [{ PUBLIC_URL: 'https://theway.example' }, true],
-      [{ PUBLIC_URL: 'https://theway.example', COOKIE_SECURE: 'false' }, false],
-      [{ PUBLIC_URL: 'http://theway.internal:3000', COOKIE_SECURE: 'true' }, true],
+  it('is HttpOnly, SameSite=Lax, site-wide, and Secure exactly when served over HTTPS (COOKIE_SECURE overrides the configured address)', async () => {
+    const overHttps = { 'x-forwarded-proto': 'https' };
+    for (const [env, secure, headers] of [
+      [{}, false, {}],
+      [{ PUBLIC_URL: 'https://theway.example' }, true, {}],
+      [{ PUBLIC_URL: 'https://theway.example', COOKIE_SECURE: 'false' }, false, {}],
+      [{ PUBLIC_URL: 'http://theway.internal:3000', COOKIE_SECURE: 'true' }, true, {}],
+      // Behind a TLS proxy without PUBLIC_URL: the request itself came over HTTPS.
+      [{ TRUST_PROXY: 'true' }, true, overHttps],
+      [{ TRUST_PROXY: 'true', COOKIE_SECURE: 'false' }, true, overHttps],
+      // The same claim from a client the platform does not trust as a proxy is ignored.
+      [{}, false, overHttps],
     ] as const) {
-      const { set, cleared } = await attributes(env);
+      const { set, cleared } = await attributes(env, headers);
       for (const cookie of [set, cleared]) {
         expect(cookie, JSON.stringify(env)).toMatch(/^theway_session=/);
         expect(cookie).toMatch(/; HttpOnly/);

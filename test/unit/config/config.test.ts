@@ -35,6 +35,15 @@ describe('configuration', () => {
     expect(loadConfig({ PUBLIC_URL: 'http://x.example' }).sessions.cookieSecure).toBe(false);
   });
 
+  it('reads TRUST_PROXY as no proxy, one proxy (true), a count, or the proxies\' addresses', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, loopback,::1' }).trustProxy).toEqual(['10.0.0.0/8', 'loopback', '::1']);
+    expect(() => loadConfig({ TRUST_PROXY: 'everyone' })).toThrow(/TRUST_PROXY.*comma-separated list of proxy addresses/);
+  });
+
   it('selects S3 storage from S3_BUCKET, with credentials as a pair', () => {
     expect(loadConfig({}).storage.s3).toBeNull();
     const s3 = loadConfig({ S3_BUCKET: 'theway-files', S3_ENDPOINT: 'http://127.0.0.1:9000/', S3_FORCE_PATH_STYLE: 'true', S3_PREFIX: 'prod', S3_ACCESS_KEY_ID: 'AKIA1', S3_SECRET_ACCESS_KEY: 'very-secret-key' }).storage.s3;
