@@ -175,6 +175,8 @@ export async function createAppContext(config: Config, options: AppContextOption
   /** Housekeeping one worker's worth of processes can run repeatedly without harm. */
   const maintain = async () => {
     await trainings.pruneWebhookDeliveries(24 * 3600_000);
+    await trainings.resumeUnfinished();
+    await generations.resumeUnfinished();
     // A counter still matters for one window after its own ended (the sliding window looks back); the longest window is an hour.
     await rateLimits?.deleteExpired(Date.now() - 3600_000);
   };

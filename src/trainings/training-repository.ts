@@ -54,8 +54,18 @@ export class TrainingRepository {
   }
 
   /** Trainings that still need a worker's attention after a restart. */
+  /** Trainings still running, or succeeded with weights neither copied nor given up on (no failure message). */
   listUnfinished(): Promise<Pick<TrainingRow, 'id' | 'status'>[]> {
-    return this.db.selectFrom('trainings').select(['id', 'status']).where('status', 'in', ['queued', 'submitting', 'starting', 'processing']).execute();
+    return this.db
+      .selectFrom('trainings')
+      .select(['id', 'status'])
+      .where((eb) =>
+        eb.or([
+          eb('status', 'in', ['queued', 'submitting', 'starting', 'processing']),
+          eb.and([eb('status', '=', 'succeeded'), eb('weights_key', 'is', null), eb('failure_message', 'is', null)]),
+        ]),
+      )
+      .execute();
   }
 
   /**

@@ -350,13 +350,21 @@ export class TrainingService {
   }
 
   /**
+   * Whether Replicate is asked to post webhooks (a provider and a public webhook URL). When not, the
+   * webhook route answers 404 before reading the body (src/http/routes/training-routes.ts).
+   */
+  get webhooksEnabled(): boolean {
+    return this.#provider !== null && Boolean(this.#options.webhookUrl);
+  }
+
+  /**
    * A Replicate webhook: verified (signature over the raw body, 5-minute timestamp window),
    * deduplicated by webhook-id (Replicate retries the final one), then fed to `applyRemote`
    * like a poll result. Nothing changes unless all checks pass.
    */
   async handleWebhook(headers: Record<string, string | string[] | undefined>, rawBody: Buffer): Promise<{ outcome: 'applied' | 'duplicate' }> {
     const provider = this.#provider;
-    if (!provider || !this.#options.webhookUrl) throw notFound('Webhook endpoint');
+    if (!provider || !this.webhooksEnabled) throw notFound('Webhook endpoint');
     const verdict = await provider.verifyWebhook(headers, rawBody, this.#now());
     if (!verdict.ok) throw new AppError('unauthenticated', `Webhook rejected: ${verdict.reason}.`);
     const remote = verdict.training;
@@ -542,7 +550,6 @@ export class TrainingService {
     this.#publish(await this.#mustFind(row.id));
   }
 
-  /** After a restart: make sure every unfinished training has its job. */
   /**
    * A deleted model's trainings take their rows with them (cascade); their zips and weights live
    * under `trainings/<id>/`, so the ids are read before the delete and the files removed after.
@@ -562,10 +569,17 @@ export class TrainingService {
     await this.#repo.pruneWebhookDeliveries(new Date(this.#now().getTime() - ageMs).toISOString());
   }
 
+  /**
+   * Makes sure every unfinished training has its job: at start, and in each housekeeping round,
+   * because a job can end without its training (a worker lost on the job's last attempt fails the
+   * job without running its give-up path). The singleton keys make this a no-op for live jobs.
+   * A succeeded training whose weights are not copied yet (and not given up on) counts as unfinished.
+   */
   async resumeUnfinished(): Promise<number> {
     const rows = await this.#repo.listUnfinished();
     for (const r of rows) {
       if (r.status === 'queued' || r.status === 'submitting') await this.#jobs.enqueue(submitTrainingJob, { trainingId: r.id }, { singletonKey: `training-submit:${r.id}` });
+      else if (r.status === 'succeeded') await this.#jobs.enqueue(finalizeTrainingJob, { trainingId: r.id }, { singletonKey: `training-finalize:${r.id}` });
       else await this.#ensureTracking(r.id);
     }
     return rows.length;

@@ -149,6 +149,25 @@ describe('training on Replicate (emulator), polling only', () => {
     expect(emu.requests.filter((r) => r.route === 'listTrainings').length).toBeGreaterThan(0);
   });
 
+  it('a succeeded training whose weights copy was lost with its job is picked up again (housekeeping resumes it)', async () => {
+    const model = await readyModel('Stranded weights');
+    const training = await start(model.id);
+    await until(() => get(training.id), (tr) => tr.status === 'succeeded' && tr.weightsAvailable, 'success with weights');
+    // As if the copy job's last attempt died with its worker: succeeded, nothing copied, no job left.
+    await t.ctx.db.kysely.updateTable('trainings').set({ weights_key: null, weights_bytes: null, stage: 'uploading' }).where('id', '=', training.id).execute();
+    await t.ctx.storage.delete(`trainings/${training.id}/lora.safetensors`);
+    expect((await get(training.id)).weightsAvailable).toBe(false);
+    await t.ctx.trainings.resumeUnfinished();
+    const done = await until(() => get(training.id), (tr) => tr.weightsAvailable, 'the weights copied again');
+    expect(done.status).toBe('succeeded');
+    expect((await t.request({ method: 'GET', url: `/api/trainings/${training.id}/weights`, as: owner })).statusCode).toBe(200);
+    // Given up on (a failure message): left alone.
+    await t.ctx.db.kysely.updateTable('trainings').set({ weights_key: null, failure_message: 'The trained weights could not be copied.' }).where('id', '=', training.id).execute();
+    await t.ctx.trainings.resumeUnfinished();
+    const copies = (await listJobs(t.ctx, 'training.finalize')).filter((j) => (j.payload as { trainingId: string }).trainingId === training.id);
+    expect(copies.filter((j) => j.state === 'queued' || j.state === 'running')).toEqual([]);
+  });
+
   it('a restarted worker resumes a training submitted by the previous one, and never submits twice', async () => {
     const model = await readyModel('Restart');
     emu.scriptNextTraining({ outcome: 'succeed' });
