@@ -8,6 +8,7 @@ export class CoalescingPump {
   readonly #onError: (error: unknown) => void;
   #running = false;
   #again = false;
+  #current: Promise<void> = Promise.resolve();
 
   constructor(pump: () => Promise<void>, options: { active: () => boolean; onError: (error: unknown) => void }) {
     this.#pump = pump;
@@ -21,7 +22,7 @@ export class CoalescingPump {
       return;
     }
     this.#running = true;
-    void this.#pump()
+    this.#current = this.#pump()
       .catch(this.#onError)
       .finally(() => {
         this.#running = false;
@@ -30,6 +31,14 @@ export class CoalescingPump {
           this.wake();
         }
       });
+  }
+
+  /**
+   * Resolves once no pass is running. A stopping queue awaits it after `active` turned false: a
+   * pass already claiming may still start the jobs it claimed, which the stop must then see.
+   */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#current;
   }
 
   /** Wakes after `ms` (e.g. once a delayed rerun is due), unless the pump is no longer active then. */

@@ -211,6 +211,7 @@ export class InProcessJobQueue implements JobQueue {
     this.#stopping = true;
     this.#started = false;
     clearTimeout(this.#pollTimer);
+    await this.#pumper.idle();
     for (const r of this.#running.values()) r.controller.abort(new Error('The job queue is stopping.'));
     await settledWithin([...this.#running.values()].map((r) => r.done), options.timeoutMs ?? 10_000);
     // Handlers that ignored the abort: give their jobs back so the next start runs them again.

@@ -224,6 +224,7 @@ export class PgBossJobQueue implements JobQueue {
     this.#listener = undefined;
     await listener?.end().catch(() => undefined);
     if (wasStarted) {
+      await this.#pumper.idle();
       for (const r of this.#running.values()) r.controller.abort(new Error('The job queue is stopping.'));
       await settledWithin([...this.#running.values()].map((r) => r.done), options.timeoutMs ?? 10_000);
       // Handlers that ignored the abort: give their jobs back so another worker runs them again.

@@ -241,6 +241,26 @@ export function describeJobQueueContract(name: string, makeFixture: () => Promis
       expect(job?.attempts).toBe(0);
     });
 
+    it('stop() right after start() leaves nothing running: jobs claimed while it stopped are aborted and handed back', async () => {
+      await setup();
+      const runs: Array<{ aborted: boolean }> = [];
+      const q = queue();
+      q.register(defineJob({ name: 'test.slow', payload: z.object({ n: z.number() }), handler: async (_p, ctx) => {
+        const run = { aborted: ctx.signal.aborted };
+        runs.push(run);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 5_000);
+          ctx.signal.addEventListener('abort', () => { run.aborted = true; clearTimeout(t); resolve(); });
+        });
+      } }));
+      const ids = await Promise.all([1, 2, 3, 4].map((n) => q.enqueue('test.slow', { n })));
+      await q.start({ concurrency: 4 });
+      await q.stop({ timeoutMs: 2_000 }); // the first claim pass is in flight
+      // Whatever started was told to stop; nothing is left running under a stopped queue.
+      expect(runs.every((r) => r.aborted)).toBe(true);
+      for (const id of ids) expect((await q.getJob(id!))?.state).toBe('queued');
+    });
+
     it('refuses to start while stored jobs have no handler, naming them', async () => {
       await setup();
       const writer = queue();
