@@ -69,11 +69,18 @@ export class TrainingRepository {
   }
 
   /**
-   * Compare-and-set: applies `changes` only while the row still has status `expected`.
-   * Returns false when another writer changed the status first (the caller re-reads and re-decides).
+   * Compare-and-set: applies `changes` only while the row still has status `expected` (and, when
+   * given, the log parser state `logState` it was computed from). Returns false when another writer
+   * changed them first (the caller re-reads and re-decides).
    */
-  async updateIfStatus(id: string, expected: TrainingStatus, changes: Updateable<TrainingsTable>, executor: Executor = this.db): Promise<boolean> {
-    const result = await executor.updateTable('trainings').set(changes).where('id', '=', id).where('status', '=', expected).executeTakeFirst();
+  async updateIfStatus(id: string, expected: TrainingStatus, changes: Updateable<TrainingsTable>, executor: Executor = this.db, logState?: string | null): Promise<boolean> {
+    const result = await executor
+      .updateTable('trainings')
+      .set(changes)
+      .where('id', '=', id)
+      .where('status', '=', expected)
+      .$if(logState !== undefined, (q) => (logState === null ? q.where('log_state', 'is', null) : q.where('log_state', '=', logState!)))
+      .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
 

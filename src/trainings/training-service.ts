@@ -333,7 +333,9 @@ export class TrainingService {
         }
       }
       const applied = await this.#repo.db.transaction().execute(async (trx) => {
-        if (!(await this.#repo.updateIfStatus(trainingId, row.status, changes, trx))) return false;
+        // Also guarded by the log state parsed from: two snapshots applied at once (a poll and a
+        // webhook, or a poll that outlived its job lease) must not both append the same loss samples.
+        if (!(await this.#repo.updateIfStatus(trainingId, row.status, changes, trx, row.log_state))) return false;
         await this.#repo.appendLoss(trainingId, parsed.newLossSamples, parsed.reset, trx);
         if (next === 'succeeded') await this.#jobs.enqueue(finalizeTrainingJob, { trainingId }, { transaction: trx, singletonKey: `training-finalize:${trainingId}` });
         return true;

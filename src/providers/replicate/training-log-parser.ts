@@ -105,6 +105,11 @@ export interface ParseTrainingLogResult {
   newLossSamples: LossSample[];
   /** The log did not continue the one parsed before; state restarted. Replace stored samples. */
   reset: boolean;
+  /**
+   * The log is shorter than what was parsed already: an older snapshot (a late webhook, a poll
+   * that outlived its job lease). Nothing was parsed and the state is unchanged.
+   */
+  stale: boolean;
   stageChanged: boolean;
   /** Progress including the provisional, unterminated last line (for live display). */
   liveProgress: ProgressSample | null;
@@ -134,6 +139,10 @@ export function parseTrainingLog(
   options: ParseTrainingLogOptions = {},
 ): ParseTrainingLogResult {
   const text = log ?? '';
+  // A log only grows while its training runs; the final snapshot is authoritative.
+  if (previous && text.length < previous.cursorOffset && !options.final) {
+    return { state: structuredClone(previous), newLossSamples: [], reset: false, stale: true, stageChanged: false, liveProgress: null };
+  }
   let state: TrainingLogState = previous ? structuredClone(previous) : initialTrainingLogState();
   let reset = false;
   if (previous && !continuesFrom(text, previous)) {
@@ -160,7 +169,7 @@ export function parseTrainingLog(
     const provisional = parseTrainingBar(partial.trim());
     if (provisional && provisional.step >= state.cursorLastStep) liveProgress = provisional;
   }
-  return { state, newLossSamples, reset, stageChanged: state.stage !== stageBefore, liveProgress };
+  return { state, newLossSamples, reset, stale: false, stageChanged: state.stage !== stageBefore, liveProgress };
 }
 
 function continuesFrom(text: string, state: TrainingLogState): boolean {

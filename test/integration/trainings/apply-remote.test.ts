@@ -44,6 +44,19 @@ describe('applying a remote snapshot', () => {
       const moved = await t.ctx.trainings.applyRemote(training.id, remote(more));
       expect(moved?.progress_step).toBe(200);
       expect(events).toHaveLength(2);
+
+      // An older snapshot arriving late changes nothing: no step back, no lost loss points.
+      const lossBefore = await t.ctx.db.kysely.selectFrom('training_loss').select('step').where('training_id', '=', training.id).execute();
+      const late = await t.ctx.trainings.applyRemote(training.id, remote(logs));
+      expect(late?.progress_step).toBe(200);
+      expect(await t.ctx.db.kysely.selectFrom('training_loss').select('step').where('training_id', '=', training.id).execute()).toEqual(lossBefore);
+      expect(events).toHaveLength(2);
+
+      // Two snapshots applied at once end at the newer one, whichever writes last.
+      const newest = `${more}flux_train_replicate:  30%|███       | 300/1000 [02:30<05:50,  2.00it/s, lr: 1.0e-04 loss: 3.500e-01]\n`;
+      await Promise.all([t.ctx.trainings.applyRemote(training.id, remote(newest)), t.ctx.trainings.applyRemote(training.id, remote(more))]);
+      const after = await t.ctx.db.kysely.selectFrom('trainings').select(['progress_step']).where('id', '=', training.id).executeTakeFirstOrThrow();
+      expect(after.progress_step).toBe(300);
     } finally {
       unsubscribe();
     }

@@ -161,8 +161,11 @@ describe('incremental training log parser', () => {
   it('starts over when the log is not a continuation of the one parsed before', () => {
     const log = fluxLog(100);
     const first = parseTrainingLog(log, null);
+    // Shorter than what was parsed: an older snapshot, ignored while running, believed when final.
     const shorter = parseTrainingLog(log.slice(0, 100), first.state);
-    expect(shorter.reset).toBe(true);
+    expect(shorter).toMatchObject({ stale: true, reset: false, newLossSamples: [], liveProgress: null });
+    expect(shorter.state).toEqual(first.state);
+    expect(parseTrainingLog(log.slice(0, 100), first.state, { final: true }).reset).toBe(true);
     const replaced = parseTrainingLog('X'.repeat(log.length + 10), first.state);
     expect(replaced.reset).toBe(true);
     expect(replaced.state.stage).toBe('booting');
