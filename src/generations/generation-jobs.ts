@@ -18,7 +18,7 @@ export function generationJobDefinitions(generations: GenerationService): AnyJob
       backoff: { initialDelayMs: 1_000, maxDelayMs: 60_000 },
       handler: async ({ generationId }, ctx) => {
         try {
-          const again = await generations.run(generationId);
+          const again = await generations.run(generationId, ctx.signal);
           return again === null ? undefined : { rerunInMs: again };
         } catch (error) {
           // The last attempt must not leave the generation looking busy forever.

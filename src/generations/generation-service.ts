@@ -390,8 +390,9 @@ export class GenerationService {
    * One step of a generation's life: submit (state persisted first), poll, then copy every output
    * into our storage before calling it succeeded. Idempotent: a crash at any point runs this
    * again and loses no image. Returns when to run again, or null when the generation has ended.
+   * `signal` aborts when the job's run lost its lease: another run now owns the generation.
    */
-  async run(id: string): Promise<number | null> {
+  async run(id: string, signal?: AbortSignal): Promise<number | null> {
     let row = await this.#repo.findById(id);
     if (!row || !isActive(row.status)) return null;
     const provider = this.#provider;
@@ -409,6 +410,7 @@ export class GenerationService {
       // A submit interrupted before its id was stored is sent again: a prediction costs cents and
       // the user is waiting for the image, unlike a training (see docs/decisions.md).
       try {
+        signal?.throwIfAborted(); // a run that lost its job must not pay for a second prediction
         remote = await provider.createPrediction(versionRef, JSON.parse(row.input) as Record<string, unknown>);
       } catch (error) {
         if (isProviderError(error) && !error.retryable && !error.outcomeUnknown) return this.#fail(row, `Replicate refused the generation: ${error.detail ?? error.message}`);

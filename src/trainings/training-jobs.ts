@@ -19,7 +19,7 @@ export function trainingJobDefinitions(trainings: TrainingService): AnyJobDefini
       backoff: { initialDelayMs: 2_000, maxDelayMs: 5 * 60_000 },
       handler: async ({ trainingId }, ctx) => {
         try {
-          await trainings.runSubmit(trainingId);
+          await trainings.runSubmit(trainingId, ctx.signal);
         } catch (error) {
           // The last attempt must not leave the training queued forever (or abandon one Replicate may run).
           if (ctx.attempt < ctx.maxAttempts || ctx.signal.aborted) throw error;

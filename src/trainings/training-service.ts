@@ -395,7 +395,8 @@ export class TrainingService {
    * finds `submitting` without a remote id first looks for the training on Replicate (matched by
    * the dataset URL only this training used) before creating one.
    */
-  async runSubmit(trainingId: string): Promise<void> {
+  /** `signal` aborts when the job's run lost its lease: another run now owns the submission. */
+  async runSubmit(trainingId: string, signal?: AbortSignal): Promise<void> {
     const provider = this.#requireProvider();
     let row = await this.#repo.findById(trainingId);
     if (!row || (row.status !== 'queued' && row.status !== 'submitting')) return;
@@ -450,6 +451,8 @@ export class TrainingService {
     const input = { ...(JSON.parse(row.inputs) as Record<string, unknown>), input_images: row.dataset_url };
     const [owner, name] = row.trainer.split('/') as [string, string];
     let created: RemoteTraining;
+    // A run that lost its job (lease lapsed while it worked) must not race the run that took over into a second paid training.
+    signal?.throwIfAborted();
     try {
       created = await provider.createTraining({ trainer: { owner, name }, trainerVersion: row.trainer_version!, destination: row.destination!, input, webhookUrl: this.#options.webhookUrl });
     } catch (error) {

@@ -168,6 +168,22 @@ describe('training on Replicate (emulator), polling only', () => {
     expect(copies.filter((j) => j.state === 'queued' || j.state === 'running')).toEqual([]);
   });
 
+  it('a submit run that lost its job (aborted) stops before the create call; the run that took over creates it once', async () => {
+    const model = await readyModel('Lost lease');
+    const before = emu.trainingIds().length;
+    await t.ctx.jobs.stop({ timeoutMs: 1000 });
+    try {
+      const training = await start(model.id);
+      await expect(t.ctx.trainings.runSubmit(training.id, AbortSignal.abort())).rejects.toThrow();
+      expect(emu.trainingIds().length - before).toBe(0);
+      await t.ctx.jobs.start({ concurrency: 4 });
+      await until(() => get(training.id), (tr) => tr.status === 'succeeded', 'the training created by the next run');
+      expect(emu.trainingIds().length - before).toBe(1);
+    } finally {
+      await t.ctx.jobs.start({ concurrency: 4 });
+    }
+  });
+
   it('a restarted worker resumes a training submitted by the previous one, and never submits twice', async () => {
     const model = await readyModel('Restart');
     emu.scriptNextTraining({ outcome: 'succeed' });
