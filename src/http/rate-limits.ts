@@ -19,10 +19,15 @@ export interface RouteLimit {
   key: (request: FastifyRequest) => string | null;
   /** The start of the refusal, e.g. "Too many sign-in attempts from your network". */
   refusal: string;
+  /**
+   * Counted when the request arrives, before its body is read (onRequest instead of preHandler):
+   * for unauthenticated routes with big bodies. The key must not need the body or the user.
+   */
+  beforeBody?: boolean;
 }
 
-/** Runs before the handler of the routes it is attached to; throws to refuse the request. */
-export type RouteGuard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+/** Runs before the handler of the routes it is attached to (or before the body is read: `beforeBody`); throws to refuse the request. */
+export type RouteGuard = ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) & { beforeBody?: boolean };
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -61,6 +66,10 @@ export function routeLimits(limits: Config['rateLimits']): Record<string, RouteL
       { name: 'trainings_per_user', max: limits.trainingsPerUserPerHour, windowMs: HOUR, key: perUser, refusal: 'You are starting trainings too quickly' },
       { name: 'trainings_per_ip', max: limits.trainingsPerIpPerHour, windowMs: HOUR, key: perIp, refusal: 'Too many trainings are being started from your network' },
     ],
+    // Anyone may post here (the signature is checked once the body is read): a flood from one address is cut before its bodies are buffered.
+    'POST /api/webhooks/replicate': [
+      { name: 'replicate_webhooks_per_ip', max: limits.replicateWebhooksPerIpPerMin, windowMs: MINUTE, key: perIp, refusal: 'Too many webhook deliveries from your network', beforeBody: true },
+    ],
   };
 }
 
@@ -80,7 +89,7 @@ export function rateLimitGuard(app: FastifyInstance, limit: RouteLimit): RouteGu
     allowList: (request) => limit.key(request) === null,
   });
   const window = describeDuration(limit.windowMs);
-  return async (request, reply) => {
+  const guard: RouteGuard = async (request, reply) => {
     const result = await check(request);
     if (result.isAllowed || !result.isExceeded) return;
     const retryAfterSeconds = Math.max(1, result.ttlInSeconds);
@@ -91,6 +100,8 @@ export function rateLimitGuard(app: FastifyInstance, limit: RouteLimit): RouteGu
       { limit: limit.name, max: limit.max, windowSeconds: limit.windowMs / 1000, retryAfterSeconds },
     );
   };
+  if (limit.beforeBody) guard.beforeBody = true;
+  return guard;
 }
 
 /**
@@ -101,8 +112,16 @@ export function installRouteGuards(app: FastifyInstance, guards: Record<string, 
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const attached = methods.flatMap((m) => guards[`${m} ${route.url}`] ?? []);
-    if (attached.length === 0) return;
-    const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
-    route.preHandler = [...attached, ...existing] as typeof route.preHandler;
+    const early = attached.filter((g) => g.beforeBody);
+    const late = attached.filter((g) => !g.beforeBody);
+    if (early.length > 0) {
+      const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+      // After the route's own: a route that answers 404 there (webhooks off) counts nothing.
+      route.onRequest = [...existing, ...early] as typeof route.onRequest;
+    }
+    if (late.length > 0) {
+      const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+      route.preHandler = [...late, ...existing] as typeof route.preHandler;
+    }
   });
 }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { TrainingService } from '../../trainings/training-service.ts';
 import { trainingSettingsInput } from '../../trainings/schemas.ts';
+import { notFound } from '../../shared/errors.ts';
 import { requireUser } from '../auth.ts';
 import { commonErrors, errorResponse, idParams } from '../schemas/common.ts';
 import { logTailResponse, lossResponse, modelCardResponse, optionsResponse, planResponse, trainingEnvelope, trainingListResponse } from '../schemas/trainings.ts';
@@ -83,12 +84,33 @@ export const trainingRoutes = (trainings: TrainingService): FastifyPluginAsyncZo
   );
 };
 
-/** Replicate's webhooks: the raw body is needed byte for byte to check the signature. */
+/**
+ * Largest Replicate webhook body. A delivery carries the whole training object, its log included
+ * (which grows with the training), so it needs far more than JSON_BODY_LIMIT_KB. A larger
+ * Content-Length gets 413 before anything is read.
+ */
+export const REPLICATE_WEBHOOK_BODY_LIMIT = 8 * 1024 * 1024;
+
+/**
+ * Replicate's webhooks: the raw body is needed byte for byte to check the signature. The route is
+ * open to anyone, so whatever can be refused without the body is refused before it is read: the
+ * 404 when webhooks are off (here) and the per-address limit (REPLICATE_WEBHOOK_RATE_LIMIT_PER_MIN,
+ * src/http/rate-limits.ts), both in onRequest.
+ */
 export const webhookRoutes = (trainings: TrainingService): FastifyPluginAsyncZod => async (app) => {
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: 8 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: REPLICATE_WEBHOOK_BODY_LIMIT }, (_req, body, done) => done(null, body));
   app.post(
     '/api/webhooks/replicate',
-    { config: { rateLimit: false }, bodyLimit: 8 * 1024 * 1024, schema: { tags: ['webhooks'], summary: 'Replicate training webhooks (Standard Webhooks signature)', response: { 200: z.object({ outcome: z.enum(['applied', 'duplicate']) }), 400: errorResponse, 401: errorResponse, 404: errorResponse, 413: errorResponse } } },
+    {
+      // Its own per-address limit replaces the global API limit (see rate-limits.ts).
+      config: { rateLimit: false },
+      bodyLimit: REPLICATE_WEBHOOK_BODY_LIMIT,
+      // The same 404 as TrainingService.handleWebhook gives, without buffering up to 8 MiB first.
+      onRequest: async () => {
+        if (!trainings.webhooksEnabled) throw notFound('Webhook endpoint');
+      },
+      schema: { tags: ['webhooks'], summary: 'Replicate training webhooks (Standard Webhooks signature)', response: { 200: z.object({ outcome: z.enum(['applied', 'duplicate']) }), 400: errorResponse, 401: errorResponse, 404: errorResponse, 413: errorResponse, 429: errorResponse } },
+    },
     async (request) => trainings.handleWebhook(request.headers, request.body as Buffer),
   );
 };
