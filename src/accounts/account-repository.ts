@@ -97,6 +97,18 @@ export class AccountRepository {
     return row && { user: toUser(row), tokenId: row.token_id, lastUsedAt: row.last_used_at };
   }
 
+  /** Whether the token still authenticates (not revoked, not expired, its user still there). */
+  async apiTokenIsActive(id: string, now: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('api_tokens')
+      .innerJoin('users', 'users.id', 'api_tokens.user_id')
+      .select('api_tokens.id')
+      .where('api_tokens.id', '=', id)
+      .where((eb) => eb.or([eb('api_tokens.expires_at', 'is', null), eb('api_tokens.expires_at', '>', now)]))
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   async touchApiToken(id: string, at: string): Promise<void> {
     await this.db.updateTable('api_tokens').set({ last_used_at: at }).where('id', '=', id).execute();
   }

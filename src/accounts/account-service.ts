@@ -110,6 +110,17 @@ export class AccountService {
     return { kind: 'token', user: found.user, tokenId: found.tokenId };
   }
 
+  /**
+   * Whether the credential a principal was authenticated with still authenticates: the session not
+   * signed out or expired, the API token not revoked or expired. For what outlives its request (a
+   * live-event stream); unlike authenticate*, it extends and touches nothing.
+   */
+  async isStillValid(principal: Principal): Promise<boolean> {
+    const now = this.now().toISOString();
+    if (principal.kind === 'session') return (await this.repo.findSession(principal.sessionIdHash, now)) !== undefined;
+    return this.repo.apiTokenIsActive(principal.tokenId, now);
+  }
+
   /** The secret is returned once and never stored: only its hash is. */
   async createApiToken(userId: string, input: CreateTokenInput): Promise<{ token: ApiToken; secret: string }> {
     const secret = `${API_TOKEN_PREFIX}${newSecret(32)}`;

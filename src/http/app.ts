@@ -30,6 +30,8 @@ export interface BuildAppOptions {
    * `store` option: `incr(key, cb, timeWindowMs, max)` and `child(options)`.
    */
   rateLimitStore?: unknown;
+  /** How often an open live-event stream re-checks its credential; 30 s (CREDENTIAL_CHECK_MS) unless a test shortens it. */
+  liveEventsCredentialCheckMs?: number;
 }
 
 export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): Promise<FastifyInstance> {
@@ -85,7 +87,11 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
   }));
   await app.register(tokenRoutes(ctx.accounts));
   await app.register(modelRoutes(ctx.models));
-  await app.register(eventRoutes(ctx.events));
+  await app.register(eventRoutes(ctx.events, {
+    stillValid: (principal) => ctx.accounts.isStillValid(principal),
+    maxStreamsPerUser: config.liveEvents.maxStreamsPerUser,
+    ...(options.liveEventsCredentialCheckMs !== undefined && { credentialCheckMs: options.liveEventsCredentialCheckMs }),
+  }));
   await app.register(datasetRoutes(ctx.datasets, { tmpDir: config.datasets.tmpDir, maxFileBytes: config.datasets.maxZipBytes, maxFilesPerRequest: config.datasets.maxFilesPerUpload }));
   await app.register(trainingRoutes(ctx.trainings));
   await app.register(webhookRoutes(ctx.trainings));

@@ -13,10 +13,14 @@ export interface SseStream {
   headers: Headers;
   /** Every frame received so far, in order (the `retry` preamble included). */
   frames: SseFrame[];
+  /** The server ended the stream (the response body finished). */
+  readonly ended: boolean;
   /** Data frames (events and resyncs). */
   dataFrames(): SseFrame[];
   /** Waits until `ok` accepts the frames received so far. */
   waitFor(ok: (frames: SseFrame[]) => boolean, what: string): Promise<SseFrame[]>;
+  /** Waits until the server ends the stream; resolves with the time that took. */
+  waitForEnd(what: string, ms?: number): Promise<number>;
   close(): void;
 }
 
@@ -29,13 +33,22 @@ export async function openSse(url: string, headers: Record<string, string>): Pro
   const controller = new AbortController();
   const res = await fetch(url, { headers, signal: controller.signal });
   const frames: SseFrame[] = [];
+  let ended = false;
   const stream: SseStream = {
     status: res.status,
     contentType: res.headers.get('content-type'),
     headers: res.headers,
     frames,
+    get ended() {
+      return ended;
+    },
     dataFrames: () => frames.filter((f) => f.data !== undefined),
     waitFor: (ok, what) => until(() => frames, ok, what),
+    waitForEnd: async (what, ms) => {
+      const start = Date.now();
+      await until(() => ended, (e) => e, what, ms);
+      return Date.now() - start;
+    },
     close: () => controller.abort(),
   };
   if (res.status !== 200 || !res.body) {
@@ -49,7 +62,10 @@ export async function openSse(url: string, headers: Record<string, string>): Pro
     try {
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) return;
+        if (done) {
+          ended = true;
+          return;
+        }
         buffer += decoder.decode(value, { stream: true });
         let i;
         while ((i = buffer.indexOf('\n\n')) >= 0) {
@@ -67,7 +83,8 @@ export async function openSse(url: string, headers: Record<string, string>): Pro
         }
       }
     } catch {
-      // Aborted by close().
+      // Aborted by close(), or the server cut the connection (which ends the stream too).
+      if (!controller.signal.aborted) ended = true;
     }
   })();
   await stream.waitFor((f) => f.some((frame) => frame.retry !== undefined), 'the stream preamble');

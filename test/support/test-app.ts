@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createAppContext, type AppContext } from '../../src/app-context.ts';
-import { buildApp } from '../../src/http/app.ts';
+import { buildApp, type BuildAppOptions } from '../../src/http/app.ts';
 import type { Dialect } from '../../src/db/database.ts';
 import { createTestDb, type TestDb } from './databases.ts';
 import { FACTORY_PASSWORD, insertUser } from './factories.ts';
@@ -34,6 +34,8 @@ export interface TestAppOptions {
   /** Run the job worker in the test process (trainings, generations). */
   worker?: boolean;
   reconcileGraceMs?: number;
+  /** Passed to buildApp, e.g. a shorter credential check on live-event streams. */
+  app?: BuildAppOptions;
 }
 
 export async function startTestApp(dialect: Dialect, env: Record<string, string> = {}, options: TestAppOptions = {}): Promise<TestApp> {
@@ -61,7 +63,7 @@ export async function startTestApp(dialect: Dialect, env: Record<string, string>
     reconcileGraceMs: options.reconcileGraceMs ?? 200,
     ...(logStream ? { logDestination: logStream } : {}),
   });
-  const app = await buildApp(ctx);
+  const app = await buildApp(ctx, options.app);
   await app.ready();
   if (options.worker) await ctx.startWorker();
   const testApp: TestApp = {

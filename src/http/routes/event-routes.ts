@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { EventBus, PlatformEvent } from '../../events/event-bus.ts';
+import type { Principal } from '../../accounts/types.ts';
+import { AppError } from '../../shared/errors.ts';
 import { requireUser } from '../auth.ts';
 import { commonErrors } from '../schemas/common.ts';
 import type { liveEvent } from '../schemas/events.ts';
@@ -19,6 +21,21 @@ type WireHasBusFields = Assert<Fits<keyof PlatformEvent, keyof z.output<typeof l
 
 const HEARTBEAT_MS = 15_000;
 const REPLAY_BUFFER = 2_000;
+/**
+ * How often an open stream checks that the credential it was opened with (session cookie or API
+ * token) still authenticates, and ends when it does not: signing out, revoking the token or its
+ * expiry stops the user's events within this long. One small query per stream per interval.
+ */
+export const CREDENTIAL_CHECK_MS = 30_000;
+
+export interface EventRouteOptions {
+  /** Whether the credential behind a principal still authenticates (AccountService.isStillValid). */
+  stillValid: (principal: Principal) => Promise<boolean>;
+  /** Streams one user may have open at once in this process (SSE_MAX_STREAMS_PER_USER). */
+  maxStreamsPerUser: number;
+  /** CREDENTIAL_CHECK_MS unless shortened (tests). */
+  credentialCheckMs?: number;
+}
 
 /**
  * Recent events with self-describing ids (`<instance>-<seq>`), so a reconnecting stream
@@ -74,7 +91,11 @@ class ReplayBuffer {
 
 type Frame = { seq: number; event: PlatformEvent } | { seq: number; resync: true };
 
-export const eventRoutes = (events: EventBus): FastifyPluginAsyncZod => async (app) => {
+export const eventRoutes = (events: EventBus, options: EventRouteOptions): FastifyPluginAsyncZod => async (app) => {
+  const checkMs = options.credentialCheckMs ?? CREDENTIAL_CHECK_MS;
+  const max = options.maxStreamsPerUser;
+  /** Open streams by user id, in this process. */
+  const streamsByUser = new Map<string, number>();
   const buffer = new ReplayBuffer();
   const listeners = new Set<(frame: Frame) => void>();
   // One bus subscription per process, fanned out here: publishing costs O(streams), not O(streams × buses).
@@ -107,6 +128,17 @@ export const eventRoutes = (events: EventBus): FastifyPluginAsyncZod => async (a
     },
     async (request, reply) => {
       const user = requireUser(request);
+      const principal = request.principal!;
+      // Each stream holds a connection and a listener: one user (or a leaked token) cannot open without end.
+      if ((streamsByUser.get(user.id) ?? 0) >= max) {
+        throw new AppError(
+          'rate_limited',
+          `You have ${max} live connections open; close some tabs or windows of The Way (or other programs reading /api/events) and try again.`,
+          { limit: 'sse_streams_per_user', max },
+        );
+      }
+      // Counted in the same tick as the check (nothing is awaited from here on), so concurrent opens cannot pass it together.
+      streamsByUser.set(user.id, (streamsByUser.get(user.id) ?? 0) + 1);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -137,13 +169,41 @@ export const eventRoutes = (events: EventBus): FastifyPluginAsyncZod => async (a
       listeners.add(send);
       open.add(res);
       const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+      let closed = false;
+      let checking = false;
+      const recheck = setInterval(() => {
+        if (checking) return; // a slow database: one check at a time per stream
+        checking = true;
+        options.stillValid(principal).then(
+          (valid) => {
+            if (valid || closed) return;
+            // Signed out, revoked or expired: the client's reconnect will get 401.
+            close();
+            res.end();
+          },
+          // Not known either way (database unreachable): the next interval checks again.
+          (error: unknown) => request.log.warn({ err: error }, 'Could not re-check the credential of a live-event stream; trying again at the next interval.'),
+        ).finally(() => {
+          checking = false;
+        });
+      }, checkMs);
+      // Runs once, however the stream ends (client gone, credential no longer valid, shutdown, error).
       const close = () => {
+        if (closed) return;
+        closed = true;
         clearInterval(heartbeat);
+        clearInterval(recheck);
         listeners.delete(send);
         open.delete(res);
+        const left = (streamsByUser.get(user.id) ?? 1) - 1;
+        if (left > 0) streamsByUser.set(user.id, left);
+        else streamsByUser.delete(user.id);
       };
       request.raw.on('close', close);
+      res.on('close', close);
       res.on('error', close);
+      // Gone while it was being authenticated: no close event will come any more.
+      if (request.raw.socket.destroyed) close();
     },
   );
 };
