@@ -51,7 +51,7 @@ export interface PgBossQueueOptions {
   /** Connections this process opens to PostgreSQL for jobs. Default 5. */
   poolSize?: number;
   random?: () => number;
-  logger?: { error(details: object, message: string): void; warn(details: object, message: string): void };
+  logger?: { error(details: object, message: string): void; warn(details: object, message: string): void; debug?(details: object, message: string): void };
 }
 
 /** The attempt a worker holds: a claim is known by all three, so a stale run can never settle a newer claim. */
@@ -472,6 +472,9 @@ export class PgBossJobQueue implements JobQueue {
     const definition = this.#definitions.get(job.name)!;
     const claim: Claim = { name: job.name, id: job.id, retryCount: job.retryCount, startedOnMs: new Date(job.startedOn).getTime() };
     const previousError = errorMessage(job.output);
+    // At debug level every claim is told apart (a rerun keeps the id; started_on is new), so an
+    // operator or a test can see which process ran which attempt and why the previous one ended.
+    this.#logger?.debug?.({ job: job.name, jobId: job.id, attempt: job.retryCount + 1, startedOn: new Date(claim.startedOnMs).toISOString(), previousError }, 'job claimed');
     const controller = new AbortController();
     // Beats by the job's own heartbeat time, written by whoever enqueued it: another process may run with another JOB_LEASE_SECONDS.
     const heartbeat = setInterval(() => {

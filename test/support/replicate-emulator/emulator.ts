@@ -124,6 +124,11 @@ export interface ReplicateEmulator {
   platformEnv(): { REPLICATE_API_TOKEN: string; REPLICATE_BASE_URL: string; REPLICATE_DESTINATION: string };
   /** Every API call received, in order. */
   requests: RecordedRequest[];
+  /**
+   * Every GET of a public file or delivery URL (uploaded files, trained weights, generated
+   * images), in order; kept apart from `requests`, which counts API calls.
+   */
+  downloads: RecordedRequest[];
   /** Every webhook attempt, in order. */
   webhooks: WebhookDelivery[];
   /** Trainings created so far, oldest first. */
@@ -262,6 +267,7 @@ export async function startReplicateEmulator(options: EmulatorOptions = {}): Pro
   const trainingScripts: TrainingScript[] = [];
   const predictionScripts: PredictionScript[] = [];
   const requests: RecordedRequest[] = [];
+  const downloads: RecordedRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const hanging = new Set<Socket>();
   let seq = 0;
@@ -856,9 +862,8 @@ export async function startReplicateEmulator(options: EmulatorOptions = {}): Pro
     const method = req.method ?? 'GET';
     const route = routeOf(method, url.pathname);
     const raw = await readBody(req);
-    const record: RecordedRequest | null =
-      route === 'download' ? null : { method, path: url.pathname, route, status: 0, body: summarizeBody(req, raw), at: new Date().toISOString() };
-    if (record) requests.push(record);
+    const record: RecordedRequest = { method, path: url.pathname, route, status: 0, body: route === 'download' ? null : summarizeBody(req, raw), at: new Date().toISOString() };
+    (route === 'download' ? downloads : requests).push(record);
 
     // Delivery URLs are public (replicate.delivery needs no token).
     if (route !== 'download' && req.headers.authorization !== `Bearer ${token}`) {
@@ -933,6 +938,7 @@ export async function startReplicateEmulator(options: EmulatorOptions = {}): Pro
     webhookSecret,
     platformEnv: () => ({ REPLICATE_API_TOKEN: token, REPLICATE_BASE_URL: `${origin}/v1`, REPLICATE_DESTINATION: 'theway/loras' }),
     requests,
+    downloads,
     webhooks: webhooks.deliveries,
     trainingIds: () => [...trainings.values()].sort((a, b) => a.seq - b.seq).map((t) => t.id),
     training: (id) => {
