@@ -81,6 +81,12 @@ export interface AppContextOptions {
   jobs?: { leaseMs?: number; pollIntervalMs?: number };
   /** Tests shorten the wait before re-creating a training whose create call had an unknown outcome. */
   reconcileGraceMs?: number;
+  /**
+   * Largest training zip sent through Replicate's Files API; a bigger one is handed over as a
+   * presigned URL (S3 storage) or fails the training (local storage). Default MAX_FILE_BYTES (100 MiB);
+   * tests lower it instead of building a zip that big.
+   */
+  replicateMaxUploadBytes?: number;
   /** Where log lines go instead of standard output (tests collect them in files to scan for secrets). */
   logDestination?: DestinationStream;
 }
@@ -138,7 +144,7 @@ export async function createAppContext(config: Config, options: AppContextOption
       ? new ReplicateTrainingProvider(replicate, {
           destination: config.replicate.destination,
           destinationHardware: config.replicate.destinationHardware,
-          maxUploadBytes: MAX_FILE_BYTES,
+          maxUploadBytes: options.replicateMaxUploadBytes ?? MAX_FILE_BYTES,
           presignDataset: (key) => storage.presignedGetUrl(key, DATASET_URL_TTL_SECONDS),
         })
       : null,
