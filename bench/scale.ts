@@ -52,9 +52,10 @@ async function run(workers: number) {
     await seedTrackedTrainings(emu, testDb.kysely, user.id, N, null);
 
     const port = 3600 + workers;
-    // One DATA_DIR for every process: on one machine the local blob directory is shared storage.
+    // One DATA_DIR for every process: on one machine the local blob directory is shared storage
+    // (SHARED_DATA_DIR says so; web and worker refuse to start on local files otherwise).
     const env: Record<string, string> = {
-      DATABASE_URL: testDb.location, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', JOB_CONCURRENCY: '32',
+      DATABASE_URL: testDb.location, DATA_DIR: dataDir, SHARED_DATA_DIR: 'true', PORT: String(port), LOG_LEVEL: 'warn', JOB_CONCURRENCY: '32',
       ...emu.platformEnv(), TRAINING_POLL_SECONDS: '0.5',
       API_RATE_LIMIT_PER_MIN: '1000000',
     };

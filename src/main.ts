@@ -46,6 +46,11 @@ async function run(config: Config, role: 'serve' | 'web' | 'worker'): Promise<vo
     // would never hear what a worker does.
     throw new Error(`"theway ${role}" runs one part of a scaled deployment and needs DATABASE_URL (PostgreSQL). For one machine, run "npx theway serve".`);
   }
+  if (role !== 'serve' && !config.storage.s3 && !config.storage.sharedDataDir) {
+    // Files in DATA_DIR/blobs are only this process's: a worker on another host could not read the
+    // images a web process stored, and nothing would say so until trainings failed.
+    throw new Error(`"theway ${role}" runs one part of a scaled deployment and needs storage every process shares: set S3_BUCKET (an S3-compatible bucket, with the other S3_* settings), or SHARED_DATA_DIR=true if every web and worker process mounts the same DATA_DIR (one machine, or a shared network volume).`);
+  }
   // libvips' operation cache only holds memory for a stream of unique uploads.
   sharp.cache(false);
   const ctx = await createAppContext(config);

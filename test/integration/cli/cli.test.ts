@@ -36,6 +36,28 @@ describe('theway CLI', () => {
     }
   });
 
+  it('refuses the web and worker roles without shared storage, naming S3_BUCKET and SHARED_DATA_DIR', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'theway-cli-'));
+    // Nothing listens there: the refusal must come before any connection is tried.
+    const DATABASE_URL = 'postgres://theway@127.0.0.1:1/theway';
+    try {
+      for (const role of ['web', 'worker']) {
+        const res = run([role], { DATA_DIR: dir, DATABASE_URL });
+        expect(res.status).toBe(1);
+        expect(res.stderr).toMatch(/needs storage every process shares/);
+        expect(res.stderr).toContain('S3_BUCKET');
+        expect(res.stderr).toContain('SHARED_DATA_DIR=true');
+        // With the operator's word that DATA_DIR is shared, it gets past the check (and then fails to reach the database).
+        const shared = run([role], { DATA_DIR: dir, DATABASE_URL, SHARED_DATA_DIR: 'true' });
+        expect(shared.status).toBe(1);
+        expect(shared.stderr).not.toMatch(/needs storage every process shares/);
+        expect(shared.stderr).toMatch(/ECONNREFUSED|connect/i);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('rejects an unknown command', () => {
     const res = run(['explode'], {});
     expect(res.status).toBe(1);

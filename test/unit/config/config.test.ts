@@ -54,6 +54,13 @@ describe('configuration', () => {
     expect(() => loadConfig({ S3_BUCKET: 'theway-files', S3_PREFIX: '../up' })).toThrow(/S3_PREFIX/);
   });
 
+  it('reads SHARED_DATA_DIR (the operator says every process mounts the same DATA_DIR), off by default', () => {
+    expect(loadConfig({}).storage.sharedDataDir).toBe(false);
+    expect(loadConfig({ SHARED_DATA_DIR: 'true' }).storage.sharedDataDir).toBe(true);
+    expect(loadConfig({ SHARED_DATA_DIR: 'false' }).storage.sharedDataDir).toBe(false);
+    expect(() => loadConfig({ SHARED_DATA_DIR: 'sometimes' })).toThrow(/SHARED_DATA_DIR/);
+  });
+
   it('selects PostgreSQL from DATABASE_URL', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u@h/db' }).database.url).toBe('postgres://u@h/db');
   });
