@@ -101,7 +101,7 @@ describe('compose.yaml', () => {
       expect(config.database.url, name).toBe(`postgres://theway:${given.POSTGRES_PASSWORD}@postgres:5432/theway`);
       expect(config.storage.s3, name).toMatchObject({ bucket: 'theway', endpoint: 'http://s3:9000', forcePathStyle: true, accessKeyId: given.S3_ACCESS_KEY_ID });
       expect(config.replicate.token, name).toBe(given.REPLICATE_API_TOKEN);
-      expect(config.trustProxy, name).toBe(true);
+      expect(config.trustProxy, name).toBe(1); // TRUST_PROXY=true: the one proxy in front (Caddy)
       expect(config.host, name).toBe('0.0.0.0');
       expect(config.port, name).toBe(3000);
     }
@@ -163,6 +163,24 @@ describe('compose.yaml', () => {
       }
     }
     expect(composeText).not.toMatch(/r8_[A-Za-z0-9]{8,}|AKIA[0-9A-Z]{12,}|minioadmin|rustfsadmin|changeme/i);
+  });
+
+  it('names every variable it reads from .env in the README\'s Docker Compose section, and the ports HTTPS needs', () => {
+    const readme = read('README.md');
+    const start = readme.indexOf('### With Docker Compose');
+    expect(start).toBeGreaterThan(0);
+    const end = readme.indexOf('\n## ', start);
+    const section = readme.slice(start, end < 0 ? undefined : end);
+    const fromEnv = [...new Set([...composeText.matchAll(/(?<!\$)\$\{([A-Z0-9_]+)/g)].map((m) => m[1]!))];
+    expect(fromEnv.length).toBeGreaterThan(10);
+    expect(fromEnv.filter((name) => !new RegExp(`\\b${name}\\b`).test(section))).toEqual([]);
+    // Caddy needs 80 and 443 for a certificate; compose publishes other ports unless told.
+    const published = (services.proxy!.ports ?? []).map(String);
+    for (const [variable, port] of [['HTTP_PORT', '80'], ['HTTPS_PORT', '443']] as const) {
+      const mapping = published.find((p) => p.startsWith(`\${${variable}:-`));
+      expect(mapping, variable).toBeDefined();
+      if (!mapping!.startsWith(`\${${variable}:-${port}}`)) expect(section, variable).toMatch(new RegExp(`\\b${variable}=${port}\\b`));
+    }
   });
 
   it('escapes every $ meant for a shell ($$), so compose interpolates only ${…}', () => {
