@@ -51,6 +51,7 @@ export const envSchema = z.object({
   S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   S3_FORCE_PATH_STYLE: bool.default(false),
+  SHARED_DATA_DIR: bool.default(false),
   S3_PREFIX: z
     .string()
     .regex(/^[a-zA-Z0-9_-][a-zA-Z0-9_.-]*(\/[a-zA-Z0-9_-][a-zA-Z0-9_.-]*)*\/?$/, 'must be a relative key prefix such as "theway/" (letters, digits, "/", "_", "." and "-"; no segment starting with ".")')
@@ -70,9 +71,14 @@ export const envSchema = z.object({
   GENERATION_IP_RATE_LIMIT_PER_MIN: positiveInt.default(120),
   TRAINING_RATE_LIMIT_PER_HOUR: positiveInt.default(20),
   TRAINING_IP_RATE_LIMIT_PER_HOUR: positiveInt.default(60),
+  // Replicate sends a few webhooks per training (start, completion, retries of the last): 1,000 trainings starting in one minute pass.
+  REPLICATE_WEBHOOK_RATE_LIMIT_PER_MIN: positiveInt.default(2000),
+  SSE_MAX_STREAMS_PER_USER: positiveInt.default(20),
   TRAINING_MAX_CONCURRENT: positiveInt.max(100).default(2),
   USER_STORAGE_LIMIT_MB: z.coerce.number().positive().default(5120),
   JSON_BODY_LIMIT_KB: z.coerce.number().positive().max(8192).default(64),
+  REQUEST_TIMEOUT_SECONDS: positiveInt.max(24 * 3600).default(3600),
+  IDLE_TIMEOUT_SECONDS: positiveInt.max(3600).default(600),
   SIGNUP_ENABLED: bool.default(true),
   JOB_CONCURRENCY: positiveInt.max(64).default(4),
   JOB_LEASE_SECONDS: z.coerce.number().min(1).max(3600).default(30),
@@ -116,8 +122,11 @@ export interface Config {
   publicUrl: string | undefined;
   dataDir: string;
   database: { url: string | undefined; sqliteFile: string; poolSize: number };
-  /** `s3` is null in the embedded default (files under DATA_DIR/blobs). */
-  storage: { localDir: string; s3: S3Config | null };
+  /**
+   * `s3` is null in the embedded default (files under DATA_DIR/blobs). `sharedDataDir`: the operator
+   * says every web and worker process mounts the same DATA_DIR, so they may run without a bucket.
+   */
+  storage: { localDir: string; s3: S3Config | null; sharedDataDir: boolean };
   logLevel: Env['LOG_LEVEL'];
   sessions: { ttlDays: number; cookieSecure: boolean };
   /** For Fastify's trustProxy: false, a number of proxies, or their addresses. */
@@ -134,12 +143,22 @@ export interface Config {
     generationsPerIpPerMin: number;
     trainingsPerUserPerHour: number;
     trainingsPerIpPerHour: number;
+    /** Replicate webhook deliveries per sending address (the route is unauthenticated until the signature is checked). */
+    replicateWebhooksPerIpPerMin: number;
     apiPerMinute: number;
   };
+  /** Live-event streams (GET /api/events) one user may have open at once, per web process. */
+  liveEvents: { maxStreamsPerUser: number };
   /** Per-user caps: trainings not yet finished, and bytes stored (training images, generated images, weights). */
   quotas: { maxConcurrentTrainings: number; storageBytesPerUser: number };
   /** Largest JSON body a route accepts unless it sets its own (uploads and webhooks do). */
   jsonBodyLimitBytes: number;
+  /**
+   * requestMs: the whole request (headers and body) must arrive within it; idleMs: a connection
+   * with no bytes either way for that long is closed. Slow or stalled clients cannot hold
+   * connections and upload spool files for ever.
+   */
+  timeouts: { requestMs: number; idleMs: number };
   signupEnabled: boolean;
   /** leaseMs: how long a worker that stopped heart-beating keeps its jobs before another takes them. */
   jobs: { concurrency: number; leaseMs: number };
@@ -233,6 +252,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
             keyPrefix: e.S3_PREFIX === undefined ? undefined : e.S3_PREFIX.replace(/\/?$/, '/'),
           }
         : null,
+      sharedDataDir: e.SHARED_DATA_DIR,
     },
     logLevel: e.LOG_LEVEL,
     // Secure cookies whenever the public URL is HTTPS, unless explicitly overridden.
@@ -249,10 +269,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       generationsPerIpPerMin: e.GENERATION_IP_RATE_LIMIT_PER_MIN,
       trainingsPerUserPerHour: e.TRAINING_RATE_LIMIT_PER_HOUR,
       trainingsPerIpPerHour: e.TRAINING_IP_RATE_LIMIT_PER_HOUR,
+      replicateWebhooksPerIpPerMin: e.REPLICATE_WEBHOOK_RATE_LIMIT_PER_MIN,
       apiPerMinute: e.API_RATE_LIMIT_PER_MIN,
     },
+    liveEvents: { maxStreamsPerUser: e.SSE_MAX_STREAMS_PER_USER },
     quotas: { maxConcurrentTrainings: e.TRAINING_MAX_CONCURRENT, storageBytesPerUser: Math.round(e.USER_STORAGE_LIMIT_MB * 2 ** 20) },
     jsonBodyLimitBytes: Math.round(e.JSON_BODY_LIMIT_KB * 1024),
+    timeouts: { requestMs: e.REQUEST_TIMEOUT_SECONDS * 1000, idleMs: e.IDLE_TIMEOUT_SECONDS * 1000 },
     signupEnabled: e.SIGNUP_ENABLED,
     jobs: { concurrency: e.JOB_CONCURRENCY, leaseMs: Math.round(e.JOB_LEASE_SECONDS * 1000) },
     replicate: {

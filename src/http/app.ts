@@ -42,6 +42,10 @@ export async function buildApp(ctx: AppContext, options: BuildAppOptions = {}): 
     trustProxy: typeof config.trustProxy === 'number' ? (_address: string, hop: number) => hop < (config.trustProxy as number) : config.trustProxy,
     // JSON routes are small; routes that take files set their own limit (uploads, webhooks).
     bodyLimit: config.jsonBodyLimitBytes,
+    // Fastify turns Node's request timeout off by default. Live-event streams stay active (a
+    // comment every 15 s), and their request is complete once its headers are in.
+    requestTimeout: config.timeouts.requestMs,
+    connectionTimeout: config.timeouts.idleMs,
     // The id parameter is validated as a UUID; anything longer is garbage.
     routerOptions: { maxParamLength: 200 },
   });
