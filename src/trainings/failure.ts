@@ -13,7 +13,11 @@ export interface Failure {
 
 const DATASET_PATTERNS = [/no (valid )?images/i, /found 0 images/i, /zip/i, /cannot identify image/i, /corrupt/i, /caption/i, /input_images/i];
 
-export function classifyFailure(error: string | null | undefined, context: { canceledByUser?: boolean } = {}): Failure {
+/**
+ * `notSent`: the failure came before Replicate created the training (an upload or create call was
+ * refused, or the images could not be sent), so nothing ran and nothing was charged.
+ */
+export function classifyFailure(error: string | null | undefined, context: { canceledByUser?: boolean; notSent?: boolean } = {}): Failure {
   const text = (error ?? '').trim();
   if (context.canceledByUser) {
     return { kind: 'canceled', message: 'You canceled this training. Replicate stopped it and stopped billing.', nextStep: 'Start a new training whenever you are ready; your images and settings are kept.' };
@@ -38,6 +42,13 @@ export function classifyFailure(error: string | null | undefined, context: { can
       kind: 'provider',
       message: 'Training finished, but Replicate failed to save the trained model. This is a fault on their side, not in your images.',
       nextStep: 'Retrain with the same settings; nothing needs to change.',
+    };
+  }
+  if (context.notSent) {
+    return {
+      kind: 'provider',
+      message: `The training could not be sent to Replicate, so nothing was charged${text ? `: ${text}` : '.'}`,
+      nextStep: 'Do what the message asks (or ask the administrator if it names the platform\'s Replicate account), then start the training again.',
     };
   }
   return {

@@ -457,7 +457,7 @@ export class TrainingService {
       created = await provider.createTraining({ trainer: { owner, name }, trainerVersion: row.trainer_version!, destination: row.destination!, input, webhookUrl: this.#options.webhookUrl });
     } catch (error) {
       if (isProviderError(error) && !error.outcomeUnknown && !error.retryable) {
-        await this.#failLocally(row, classifyFailure(error.detail ?? error.message), error.message);
+        await this.#failLocally(row, classifyFailure(error.detail ?? error.message, { notSent: true }), error.message);
         return;
       }
       throw error; // unknown outcome or transient: the job retries, and the retry reconciles first
@@ -615,7 +615,7 @@ export class TrainingService {
       return await call();
     } catch (error) {
       if (isProviderError(error) && !error.retryable) {
-        await this.#failLocally(row, classifyFailure(error.detail ?? error.message), error.message);
+        await this.#failLocally(row, classifyFailure(error.detail ?? error.message, { notSent: true }), error.message);
         return undefined;
       }
       throw error;
@@ -744,7 +744,7 @@ function toView(row: TrainingRow): TrainingView {
 
 function classifyFailureNextStep(row: TrainingRow): string {
   if (row.failure_kind === 'canceled') return classifyFailure(null, { canceledByUser: true }).nextStep;
-  return classifyFailure(row.provider_error).nextStep;
+  return classifyFailure(row.provider_error, { notSent: row.remote_id === null }).nextStep;
 }
 
 const trackingKey = (trainingId: string) => `training-track:${trainingId}`;

@@ -25,6 +25,13 @@ describe('failure classification', () => {
     expect(classifyFailure(null).message).toMatch(/without giving a reason/);
   });
 
+  it('says nothing was charged when the training never reached Replicate, keeping the specific kinds', () => {
+    const f = classifyFailure('Insufficient credit', { notSent: true });
+    expect(f.message).toBe('The training could not be sent to Replicate, so nothing was charged: Insufficient credit');
+    expect(f.nextStep).not.toMatch(/same settings/);
+    expect(classifyFailure('Prediction input failed validation: steps too large', { notSent: true }).kind).toBe('input_validation');
+  });
+
   it('reports a user cancellation as canceled whatever the provider said', () => {
     expect(classifyFailure('anything', { canceledByUser: true }).kind).toBe('canceled');
   });
