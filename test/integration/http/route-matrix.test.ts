@@ -144,6 +144,25 @@ const ADMIN_ROUTES: Record<string, Omit<RouteCase, 'setup'> & { setup?: (t: Test
   'POST /api/admin/jobs/:id/retry': { setup: queuedJob, ok: 409 },
 };
 
+/**
+ * Every row a user's request could change, to show a refused request changed nothing. The one
+ * column a stranger's own request legitimately writes (its token's last use) is left out; jobs,
+ * rate-limit counters and sessions are bookkeeping, not resources.
+ */
+const RESOURCE_TABLES = [
+  'users', 'models', 'model_datasets', 'dataset_images', 'trainings', 'training_loss', 'generations', 'generation_images',
+  'prompt_recipes', 'generation_links', 'generation_usage', 'user_webhooks', 'api_tokens',
+] as const;
+async function resourceSnapshot(t: TestApp): Promise<string> {
+  const db = t.ctx.db.kysely;
+  const tables: Record<string, unknown[]> = {};
+  for (const table of RESOURCE_TABLES) {
+    const rows = (await db.selectFrom(table).selectAll().execute()) as Array<Record<string, unknown>>;
+    tables[table] = rows.map((r) => JSON.stringify({ ...r, last_used_at: undefined })).sort();
+  }
+  return JSON.stringify(tables);
+}
+
 describe.each(DIALECTS)('route authorization matrix (%s)', (dialect) => {
   let t: TestApp;
   let owner: { id: string; email: string; token: string };
@@ -212,11 +231,13 @@ describe.each(DIALECTS)('route authorization matrix (%s)', (dialect) => {
           }
         }
       });
-      it(`${route} hides another user's private resource (404)`, async () => {
+      it(`${route} hides another user's private resource (404) and changes nothing`, async () => {
         const id = await c.setup!(t, owner);
+        const before = await resourceSnapshot(t);
         const res = await t.request({ method, url: build(id), as: stranger, ...(await payloadOf(c.body)) });
         expect(res.statusCode).toBe(404);
         expect(res.json().error.code).toBe('not_found');
+        expect(await resourceSnapshot(t)).toBe(before);
         // A random id that never existed looks exactly the same.
         const randomIds = typeof id === 'string' ? crypto.randomUUID() : Object.fromEntries(Object.entries(id).map(([k, v]) => [k, /id$/i.test(k) ? crypto.randomUUID() : v]));
         const missing = await t.request({ method, url: build(randomIds), as: stranger, ...(await payloadOf(c.body)) });
@@ -225,6 +246,30 @@ describe.each(DIALECTS)('route authorization matrix (%s)', (dialect) => {
       });
     }
   }
+
+  it('lists show a stranger nothing of what the owner keeps private', async () => {
+    const db = t.ctx.db.kysely;
+    // By now the owner has models, images, trainings, generations, recipes, links and tokens (the setups above).
+    const privateIds = [
+      ...(await db.selectFrom('models').select('id').where('owner_id', '=', owner.id).where('visibility', '=', 'private').execute()).map((r) => r.id),
+      ...(await db.selectFrom('trainings').select('id').where('owner_id', '=', owner.id).execute()).map((r) => r.id),
+      ...(await db.selectFrom('generations').select('id').where('owner_id', '=', owner.id).execute()).map((r) => r.id),
+      ...(await db.selectFrom('prompt_recipes').select('id').where('owner_id', '=', owner.id).execute()).map((r) => r.id),
+      ...(await db.selectFrom('api_tokens').select('id').where('user_id', '=', owner.id).execute()).map((r) => r.id),
+      owner.id,
+      owner.email,
+    ];
+    expect(privateIds.length).toBeGreaterThan(20);
+    // The check can see an id: the owner's own lists do show them.
+    const mine = (await t.request({ method: 'GET', url: '/api/models?scope=mine', as: owner })).body;
+    expect(privateIds.filter((id) => mine.includes(id)).length).toBeGreaterThan(0);
+    const lists = Object.entries(ROUTES).filter(([route, c]) => route.startsWith('GET ') && !route.includes(':') && !c.stream).map(([route]) => route.slice(4));
+    for (const url of [...lists, '/api/models?scope=public', '/api/models?scope=mine']) {
+      const res = await t.request({ method: 'GET', url, as: stranger });
+      expect(res.statusCode, url).toBe(200);
+      for (const id of privateIds) expect(res.body.includes(id), `${url} shows ${id}`).toBe(false);
+    }
+  });
 
   describe('admin routes', () => {
     let admin: { id: string; token: string };
