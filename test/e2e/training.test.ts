@@ -208,4 +208,22 @@ describe('training in the browser (Replicate emulator)', { timeout: 90_000 }, ()
     await shot(page, '16-canceled');
     // Trainings take seconds against the emulator; on a busy two-core machine, several times that.
   }, 90_000);
+
+  it('opens a new event stream when one is refused (a proxy answering 503 during a deploy) and shows live progress', async () => {
+    let asked = 0;
+    // The browser's EventSource gives up for good on an error answer: the app itself must try again.
+    await page.route('**/api/events', (route) => (++asked <= 2 ? route.fulfill({ status: 503, contentType: 'text/plain', body: 'Service Unavailable' }) : route.continue()));
+    try {
+      await page.goto(`${modelUrl}/train`);
+      await heading(page, 'Configure training parameters');
+      await page.getByRole('radio', { name: /^Beginner/ }).check();
+      await page.getByRole('radio', { name: /^512×512/ }).check();
+      await page.getByRole('button', { name: 'Start Training' }).click();
+      await page.waitForURL(/\/trainings\//);
+      await expect.poll(() => asked, { timeout: 30_000 }).toBeGreaterThanOrEqual(3);
+      await page.getByTestId('training-stage').filter({ hasText: /Training|Finished|Ready/ }).first().waitFor({ timeout: 60_000 });
+    } finally {
+      await page.unroute('**/api/events');
+    }
+  }, 90_000);
 });

@@ -5,6 +5,7 @@ import { Link } from 'react-router';
 import { queryKeys } from '../api/queries.ts';
 import { trainingKeys } from '../api/trainings.ts';
 import type { LiveEvent, Training, TrainingStatus } from '../api/training-types.ts';
+import { reconnectDelayMs } from './reconnect.ts';
 
 interface Toast {
   id: number;
@@ -49,17 +50,17 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
   const lastStatus = useRef(new Map<string, string>());
 
   useEffect(() => {
-    const source = new EventSource('/api/events');
+    let source: EventSource | undefined;
+    let retryTimer: ReturnType<typeof setTimeout> | undefined;
+    let failures = 0;
+    let stopped = false;
     const push = (toast: Omit<Toast, 'id'>) => {
       const id = Date.now() + Math.random();
       setToasts((t) => [...t.slice(-2), { ...toast, id }]);
       // A failure stays until dismissed: it asks for action, and a timed-out message could go unread.
       if (toast.tone !== 'error') setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), 15_000);
     };
-    source.onopen = () => setState((s) => ({ ...s, connected: true }));
-    source.onerror = () => setState((s) => ({ ...s, connected: false }));
-    source.addEventListener('resync', () => void qc.invalidateQueries());
-    source.addEventListener('training.updated', (message) => {
+    const onTrainingUpdated = (message: Event) => {
       const event = JSON.parse((message as MessageEvent<string>).data) as LiveEvent;
       if (!event.trainingId) return;
       setState((s) => ({
@@ -94,8 +95,33 @@ export function LiveEventsProvider({ children }: { children: ReactNode }) {
         }
       }
       if (event.progress) void qc.invalidateQueries({ queryKey: trainingKeys.loss(event.trainingId) });
-    });
-    return () => source.close();
+    };
+    const connect = () => {
+      const stream = new EventSource('/api/events');
+      source = stream;
+      stream.onopen = () => {
+        // A new stream after the browser gave up one: what happened in between was not replayed.
+        if (failures > 0) void qc.invalidateQueries();
+        failures = 0;
+        setState((s) => ({ ...s, connected: true }));
+      };
+      stream.onerror = () => {
+        setState((s) => ({ ...s, connected: false }));
+        // EventSource reconnects by itself after a dropped connection, but gives up for good on an
+        // HTTP error answer (a proxy's 502 during a deploy, a 429): start a new one after a while.
+        if (stream.readyState !== EventSource.CLOSED || stopped) return;
+        failures++;
+        retryTimer = setTimeout(connect, reconnectDelayMs(failures));
+      };
+      stream.addEventListener('resync', () => void qc.invalidateQueries());
+      stream.addEventListener('training.updated', onTrainingUpdated);
+    };
+    connect();
+    return () => {
+      stopped = true;
+      clearTimeout(retryTimer);
+      source?.close();
+    };
   }, [qc]);
 
   return (
