@@ -57,6 +57,16 @@ describe('training in the browser (Replicate emulator)', { timeout: 90_000 }, ()
     if (files) rmSync(files, { recursive: true, force: true });
   });
 
+  /** Step 4 with the Beginner preset at 512×512, then Start Training: lands on the status page. */
+  const startBeginnerTraining = async () => {
+    await page.goto(`${modelUrl}/train`);
+    await heading(page, 'Configure training parameters');
+    await page.getByRole('radio', { name: /^Beginner/ }).check();
+    await page.getByRole('radio', { name: /^512×512/ }).check();
+    await page.getByRole('button', { name: 'Start Training' }).click();
+    await page.waitForURL(/\/trainings\//);
+  };
+
   it('uploads images by file picker, shows per-image checks, and refuses a bad file with its reason', async () => {
     await page.goto('/signup');
     await page.getByLabel('Display name').fill('Trainer');
@@ -179,12 +189,7 @@ describe('training in the browser (Replicate emulator)', { timeout: 90_000 }, ()
 
   it('shows the live percent on the dashboard and model page, and cancels (with a confirmation) to stop billing', async () => {
     emu.scriptNextTraining({ outcome: 'hang', atStep: 100 });
-    await page.goto(`${modelUrl}/train`);
-    await heading(page, 'Configure training parameters');
-    await page.getByRole('radio', { name: /^Beginner/ }).check();
-    await page.getByRole('radio', { name: /^512×512/ }).check();
-    await page.getByRole('button', { name: 'Start Training' }).click();
-    await page.waitForURL(/\/trainings\//);
+    await startBeginnerTraining();
     await page.getByTestId('training-stage').filter({ hasText: 'Training' }).waitFor({ timeout: 30_000 });
     await expect.poll(() => page.title()).toMatch(/^\d+% · Training Rex the dog — The Way$/);
     // In-app navigation keeps the tab's one event stream, so the dashboard already knows the percent.
@@ -214,12 +219,7 @@ describe('training in the browser (Replicate emulator)', { timeout: 90_000 }, ()
     // The browser's EventSource gives up for good on an error answer: the app itself must try again.
     await page.route('**/api/events', (route) => (++asked <= 2 ? route.fulfill({ status: 503, contentType: 'text/plain', body: 'Service Unavailable' }) : route.continue()));
     try {
-      await page.goto(`${modelUrl}/train`);
-      await heading(page, 'Configure training parameters');
-      await page.getByRole('radio', { name: /^Beginner/ }).check();
-      await page.getByRole('radio', { name: /^512×512/ }).check();
-      await page.getByRole('button', { name: 'Start Training' }).click();
-      await page.waitForURL(/\/trainings\//);
+      await startBeginnerTraining();
       await expect.poll(() => asked, { timeout: 30_000 }).toBeGreaterThanOrEqual(3);
       await page.getByTestId('training-stage').filter({ hasText: /Training|Finished|Ready/ }).first().waitFor({ timeout: 60_000 });
     } finally {

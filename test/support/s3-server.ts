@@ -28,6 +28,8 @@ export interface S3TestServer {
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /** The platform's environment variables for storing its files here. */
+  platformEnv(): Record<string, string>;
   /** Multipart uploads started and neither completed nor aborted. */
   pendingUploads(): Promise<number>;
   close(): Promise<void>;
@@ -167,6 +169,14 @@ export async function startS3Server(options: { bucket?: string } = {}): Promise<
     region,
     accessKeyId,
     secretAccessKey,
+    platformEnv: () => ({
+      S3_BUCKET: bucket,
+      S3_ENDPOINT: `http://127.0.0.1:${port}`,
+      S3_REGION: region,
+      S3_FORCE_PATH_STYLE: 'true',
+      S3_ACCESS_KEY_ID: accessKeyId,
+      S3_SECRET_ACCESS_KEY: secretAccessKey,
+    }),
     async pendingUploads() {
       const entries = await readdir(uploadsDir(bucket)).catch(() => [] as string[]);
       return entries.length;

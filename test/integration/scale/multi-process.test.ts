@@ -85,12 +85,7 @@ describe('scale mode: 2 web + 2 worker processes on PostgreSQL and S3', () => {
     db = await createTestDb('postgres');
     env = {
       DATABASE_URL: db.location,
-      S3_BUCKET: s3.bucket,
-      S3_ENDPOINT: s3.endpoint,
-      S3_REGION: s3.region,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_ACCESS_KEY_ID: s3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      ...s3.platformEnv(),
       REPLICATE_API_TOKEN: emu.token,
       REPLICATE_BASE_URL: emu.baseUrl,
       REPLICATE_DESTINATION: 'theway/loras',

@@ -76,14 +76,7 @@ describe('a training whose zip is over the Files API limit, through the training
   it('on S3 storage: Replicate downloads the zip from a presigned URL and the training succeeds', async () => {
     const trainingsBefore = emu.trainingIds().length;
     const uploadsBefore = filesApiUploads();
-    const training = await trainOn({
-      S3_BUCKET: s3.bucket,
-      S3_ENDPOINT: s3.endpoint,
-      S3_REGION: s3.region,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_ACCESS_KEY_ID: s3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    });
+    const training = await trainOn(s3.platformEnv());
     const done = await until(training.get, ended, 'the training to end', 60_000);
     expect(done.failure).toBeNull();
     expect(done).toMatchObject({ status: 'succeeded', weightsAvailable: true });
