@@ -10,7 +10,9 @@ import { freePort } from '../support/server-process.ts';
 import { startReplicateEmulator, type ReplicateEmulator } from '../support/replicate-emulator/index.ts';
 import { addDatasetImages } from '../support/dataset-factories.ts';
 import { until } from '../support/until.ts';
-import { describeFindings, SecretScanner, type RegisteredSecret, type SecretFinding } from '../support/secrets-registry.ts';
+import { describeFindings, SecretScanner, SUBSTRING_MIN_LENGTH, type RegisteredSecret, type SecretFinding } from '../support/secrets-registry.ts';
+import { newSecret } from '../../src/shared/ids.ts';
+import { SESSION_COOKIE } from '../../src/http/auth.ts';
 import { signWebhook } from '../../src/providers/replicate/webhook-signature.ts';
 import { defineJob } from '../../src/jobs/jobs.ts';
 import { z } from 'zod';
@@ -46,6 +48,42 @@ describe('the secret scanner itself', () => {
     ].sort());
     // The report names the secret by its first characters only.
     expect(describeFindings(found)).not.toContain('purple monkey dishwasher');
+  });
+
+  it('finds a long random secret inside a longer run of url-safe characters, a short one only as a whole word', () => {
+    const session = newSecret(32); // a session id, as src/accounts mints it
+    const csrf = newSecret(24);
+    const exactly20 = newSecret(15); // 20 characters: the shortest matched inside a longer run
+    expect(exactly20).toHaveLength(SUBSTRING_MIN_LENGTH);
+    const scanner = new SecretScanner([
+      { kind: 'session id', value: session },
+      { kind: 'CSRF token', value: csrf },
+      { kind: 'short', value: exactly20 },
+      { kind: 'password', value: 'hunter2hunter' },
+    ]);
+    const text = [
+      `GET /api/files/x${session}y.jpg`, // glued into a path
+      `{"next":"/s/${csrf}${session}"}`, // two glued together
+      `token=abc_${exactly20}`, // at the end of a run
+      `${exactly20.slice(1)}`, // a part of a secret is not the secret
+      'user hunter2hunter signed in', // a short secret as a whole word
+      'the myhunter2hunterpassword test', // but not inside a longer word
+      `${newSecret(32)} ${newSecret(24)}-${newSecret(40)}`, // other random strings
+    ].join('\n');
+    expect(scanner.scan(text, 'log').map((f) => `${f.where} ${f.kind}`).sort()).toEqual(['log:1 session id', 'log:2 CSRF token', 'log:2 session id', 'log:3 short', 'log:5 password'].sort());
+  });
+
+  it('knows a session cookie by its shape, registered or not, and nothing else of that length', () => {
+    const scanner = new SecretScanner([]);
+    const text = [
+      `cookie: ${SESSION_COOKIE}=${newSecret(32)}; theme=dark`,
+      `{"sessionToken":"${newSecret(32)}"}`,
+      `set-cookie: ${SESSION_COOKIE}=; Max-Age=0; Path=/`, // signing out
+      `cookie: ${SESSION_COOKIE}=[redacted]`,
+      `GET /s/${newSecret(32)} and /api/shared/${newSecret(32)}`, // share links: same length, other carriers
+      `${SESSION_COOKIE}=${newSecret(33)}`, // longer than a session id
+    ].join('\n');
+    expect(scanner.scan(text, 'log').map((f) => `${f.where} ${f.kind}`)).toEqual(['log:1 session cookie', 'log:2 session id field']);
   });
 });
 

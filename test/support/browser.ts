@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type BrowserContextOptions } from 'playwright-core';
+import { registerSecret } from './secrets-registry.ts';
 
 /** The system Chromium (apt package); browsers are never downloaded through Playwright. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -36,6 +37,8 @@ export async function launchBrowser(options: BrowserContextOptions = {}): Promis
   return {
     context,
     async close() {
+      // The browser's session ids join the end-of-run secret scan of the server's log.
+      for (const cookie of await context.cookies().catch(() => [])) if (cookie.name === 'theway_session') registerSecret('session id', cookie.value);
       await context.close().catch(() => undefined);
       rmSync(userDataDir, { recursive: true, force: true });
     },

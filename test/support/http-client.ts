@@ -1,6 +1,6 @@
 import { photoJpeg } from './images.ts';
 import { multipartBody } from './dataset-factories.ts';
-import { recordAnswer } from './secrets-registry.ts';
+import { recordAnswer, registerSecret } from './secrets-registry.ts';
 
 /**
  * A user of a running server process, over real HTTP: signs up (cookie + CSRF token), mints an
@@ -15,15 +15,27 @@ export interface ApiUser {
   uploadPhotos(base: string, modelId: string, count: number, firstSeed?: number): Promise<Array<{ status: string }>>;
 }
 
-export async function signUpOverHttp(base: string, email = `user-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}@example.com`): Promise<ApiUser> {
+/** The password of every user signUpOverHttp makes (browser tests sign in with it). */
+export const HTTP_USER_PASSWORD = 'correct horse battery';
+
+/**
+ * Signs a new user up over HTTP and mints an API token with the browser session. Every credential
+ * of the way (password, session cookie, CSRF token, API token) is registered for the end-of-run
+ * secret scan, which reads the server process's log.
+ */
+export async function signUpOverHttp(base: string, email = `user-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}@example.com`, displayName = 'Scale tester'): Promise<ApiUser> {
+  registerSecret('password', HTTP_USER_PASSWORD);
   const signup = await fetch(`${base}/api/auth/signup`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password: 'correct horse battery', displayName: 'Scale tester' }),
+    body: JSON.stringify({ email, password: HTTP_USER_PASSWORD, displayName }),
   });
   if (signup.status !== 201) throw new Error(`signup answered ${signup.status}: ${await signup.text()}`);
   const { user, csrfToken } = (await signup.json()) as { user: { id: string }; csrfToken: string };
-  const cookie = signup.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  registerSecret('CSRF token', csrfToken);
+  const cookies = signup.headers.getSetCookie().map((c) => c.split(';')[0]!);
+  for (const c of cookies) if (c.startsWith('theway_session=')) registerSecret('session id', c.slice('theway_session='.length));
+  const cookie = cookies.join('; ');
   const minted = await fetch(`${base}/api/tokens`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrfToken },
@@ -31,6 +43,7 @@ export async function signUpOverHttp(base: string, email = `user-${Date.now().to
   });
   if (minted.status !== 201) throw new Error(`token creation answered ${minted.status}: ${await minted.text()}`);
   const token = ((await minted.json()) as { secret: string }).secret;
+  registerSecret('API token', token);
   const auth = { authorization: `Bearer ${token}` };
 
   return {

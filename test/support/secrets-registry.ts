@@ -109,6 +109,12 @@ export const SECRET_PATTERNS: Array<{ kind: string; pattern: RegExp }> = [
   { kind: 'bearer credential', pattern: /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/g },
   { kind: 'API token of ours', pattern: /\btw_[A-Za-z0-9_-]{20,}/g },
   { kind: 'webhook signing secret', pattern: /\bwhsec_[A-Za-z0-9+/=]{16,}/g },
+  // A session id is 32 random bytes in base64url (src/accounts: newSecret(32)), exactly 43 characters,
+  // with no prefix of its own: as a bare string it looks like a share-link token or a base64url
+  // digest, so only its two carriers are a shape — the cookie (src/http/auth.ts SESSION_COOKIE) and
+  // the session grant's field. A bare session id is found because every one the suite sees is registered.
+  { kind: 'session cookie', pattern: /\btheway_session=[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g },
+  { kind: 'session id field', pattern: /"sessionToken"\s*:\s*"[A-Za-z0-9_-]{43}"/g },
 ];
 
 export interface SecretFinding {
@@ -122,19 +128,49 @@ export interface SecretFinding {
 const preview = (value: string) => `${value.slice(0, 6)}…(${value.length} chars)`;
 
 /**
+ * Word-like secrets at least this long are random strings (tokens, session ids, keys): they are also
+ * found inside a longer run of url-safe characters (glued into a URL path, a file name or another
+ * token without a separator). Shorter ones, such as a password without spaces, are matched as whole
+ * words only, so that they cannot hit by accident inside an unrelated word.
+ */
+export const SUBSTRING_MIN_LENGTH = 20;
+/** Polynomial rolling hash over SUBSTRING_MIN_LENGTH characters (int32 arithmetic). */
+const HASH_BASE = 257;
+const HASH_TOP = (() => {
+  let p = 1;
+  for (let i = 1; i < SUBSTRING_MIN_LENGTH; i++) p = Math.imul(p, HASH_BASE);
+  return p;
+})();
+const windowHash = (text: string, from: number): number => {
+  let h = 0;
+  for (let i = from; i < from + SUBSTRING_MIN_LENGTH; i++) h = (Math.imul(h, HASH_BASE) + text.charCodeAt(i)) | 0;
+  return h;
+};
+
+/**
  * Registered secrets made of url-safe characters are found by looking up every such run of
- * characters in a set (linear in the text, however many secrets); the others (passwords with
- * spaces, base64 with "+/=") by substring search.
+ * characters in a set (linear in the text, however many secrets), and the long ones also anywhere
+ * inside a longer run, by a rolling hash of their first SUBSTRING_MIN_LENGTH characters (linear
+ * too); the others (passwords with spaces, base64 with "+/=") by substring search.
  */
 export class SecretScanner {
   readonly #wordLike = new Map<string, RegisteredSecret>();
+  /** Long word-like secrets by the hash of their first SUBSTRING_MIN_LENGTH characters. */
+  readonly #byPrefixHash = new Map<number, RegisteredSecret[]>();
   readonly #other: RegisteredSecret[] = [];
   readonly #patterns: typeof SECRET_PATTERNS;
 
   constructor(secrets: RegisteredSecret[], patterns = SECRET_PATTERNS) {
     for (const s of secrets) {
-      if (/^[A-Za-z0-9_-]+$/.test(s.value)) this.#wordLike.set(s.value, s);
-      else this.#other.push(s);
+      if (/^[A-Za-z0-9_-]+$/.test(s.value)) {
+        this.#wordLike.set(s.value, s);
+        if (s.value.length >= SUBSTRING_MIN_LENGTH) {
+          const h = windowHash(s.value, 0);
+          const bucket = this.#byPrefixHash.get(h);
+          if (bucket) bucket.push(s);
+          else this.#byPrefixHash.set(h, [s]);
+        }
+      } else this.#other.push(s);
     }
     this.#patterns = patterns;
   }
@@ -148,6 +184,9 @@ export class SecretScanner {
         for (const [run] of line.matchAll(/[A-Za-z0-9_-]{8,}/g)) {
           const hit = this.#wordLike.get(run);
           if (hit) findings.push({ where: at, kind: hit.kind, preview: preview(hit.value) });
+          if (run.length > SUBSTRING_MIN_LENGTH && this.#byPrefixHash.size > 0) {
+            for (const embedded of this.#embedded(run)) if (embedded !== hit) findings.push({ where: at, kind: embedded.kind, preview: preview(embedded.value) });
+          }
         }
       }
       for (const s of this.#other) if (line.includes(s.value)) findings.push({ where: at, kind: s.kind, preview: preview(s.value) });
@@ -156,6 +195,19 @@ export class SecretScanner {
       }
     });
     return findings;
+  }
+
+  /** The long secrets that occur anywhere in `run` (each once). */
+  #embedded(run: string): Set<RegisteredSecret> {
+    const found = new Set<RegisteredSecret>();
+    let h = windowHash(run, 0);
+    for (let at = 0; ; at++) {
+      const bucket = this.#byPrefixHash.get(h);
+      if (bucket) for (const s of bucket) if (run.startsWith(s.value, at)) found.add(s);
+      const next = at + SUBSTRING_MIN_LENGTH;
+      if (next >= run.length) return found;
+      h = (Math.imul((h - Math.imul(run.charCodeAt(at), HASH_TOP)) | 0, HASH_BASE) + run.charCodeAt(next)) | 0;
+    }
   }
 }
 

@@ -4,7 +4,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RELAXED_LIMITS } from './relaxed-limits.ts';
-import { LOG_DIR_ENV, registerSecret } from './secrets-registry.ts';
+import { readStoredJobs } from './jobs.ts';
+import { ANSWERS_DIR_ENV, LOG_DIR_ENV, recordAnswer, registerSecret } from './secrets-registry.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 const NODE_BIN = join(REPO_ROOT, 'node_modules', '.bin', 'node');
@@ -58,11 +59,46 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((r) => child.once('exit', () => r()));
 }
 
+/** Jobs already recorded by this test process (a database shared by several processes is read at each stop). */
+const recordedJobs = new Set<string>();
+
 /**
- * Starts the real server (`bin/theway.js serve`) on the pinned Node with a fresh data directory
- * and waits until /api/health answers.
+ * The jobs a server process left in its database (payloads, last errors) join the end-of-run
+ * secret scan, as a test app's do when it closes. Read once the process has exited, before its data
+ * directory is removed; a database that cannot be read is reported, not silently skipped.
  */
-export async function startServer(options: StartServerOptions = {}): Promise<ServerProcess> {
+async function recordServerJobs(env: NodeJS.ProcessEnv, dataDir: string, pid: number | undefined): Promise<void> {
+  if (!process.env[ANSWERS_DIR_ENV]) return;
+  const source = env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : { sqliteFile: join(dataDir, 'theway.db') };
+  let jobs;
+  try {
+    jobs = await readStoredJobs(source);
+  } catch (error) {
+    console.warn(`secret scan: could not read the jobs of server process ${pid} (${(error as Error).message}); they are not scanned`);
+    return;
+  }
+  for (const job of jobs) {
+    const text = JSON.stringify({ payload: job.payload, lastError: job.lastError });
+    const key = `${job.id}\u0000${text}`;
+    if (recordedJobs.has(key)) continue;
+    recordedJobs.add(key);
+    recordAnswer(`job ${job.name} ${job.id} (server process ${pid})`, text);
+  }
+}
+
+interface Launched {
+  child: ChildProcess;
+  url: string;
+  dataDir: string;
+  output(): string;
+  /** Answers /api/health (a worker: has logged that it runs). */
+  ready(): Promise<boolean>;
+  stop(graceMs?: number): Promise<void>;
+  kill(): Promise<void>;
+}
+
+/** Spawns `bin/theway.js <command>` on the pinned Node; does not wait for it. */
+async function launch(options: StartServerOptions): Promise<Launched> {
   const port = await freePort();
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'theway-e2e-'));
@@ -102,9 +138,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
   }
 
   const url = `http://127.0.0.1:${port}`;
-  const cleanup = () => {
-    if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
-  };
+  /** Once it has exited: its jobs to the secret scan, then its data directory away (if ours). */
+  let cleaned: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaned ??= (async () => {
+      await recordServerJobs(env, dataDir, child.pid);
+      if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
+    })());
 
   const stop = async (graceMs = 10_000) => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -113,17 +153,15 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
       await exited(child);
       clearTimeout(timer);
     }
-    cleanup();
+    await cleanup();
   };
   const kill = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
       await exited(child);
     }
-    cleanup();
+    await cleanup();
   };
-
-  const deadline = Date.now() + (options.startupTimeoutMs ?? 30_000);
   const ready = async () => {
     if (options.command === 'worker') return output.includes('The Way is running');
     try {
@@ -132,18 +170,70 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
       return false; // not listening yet
     }
   };
+  return { child, url, dataDir, output: () => output, ready, stop, kill };
+}
+
+const hasExited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+
+/**
+ * Starts the real server (`bin/theway.js serve`) on the pinned Node with a fresh data directory
+ * and waits until /api/health answers.
+ */
+export async function startServer(options: StartServerOptions = {}): Promise<ServerProcess> {
+  const p = await launch(options);
+  const deadline = Date.now() + (options.startupTimeoutMs ?? 30_000);
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      cleanup();
-      throw new Error(`The server exited during startup (code ${child.exitCode}, signal ${child.signalCode}):\n${output}`);
+    if (hasExited(p.child)) {
+      await p.kill(); // already gone: records its jobs and removes its data directory
+      throw new Error(`The server exited during startup (code ${p.child.exitCode}, signal ${p.child.signalCode}):\n${p.output()}`);
     }
-    if (await ready()) break;
+    if (await p.ready()) break;
     if (Date.now() > deadline) {
-      await kill();
-      throw new Error(`The server did not answer ${url}/api/health in time:\n${output}`);
+      await p.kill();
+      throw new Error(`The server did not answer ${p.url}/api/health in time:\n${p.output()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  return { url: p.url, pid: p.child.pid!, dataDir: p.dataDir, output: p.output, stop: p.stop, kill: p.kill };
+}
 
-  return { url, pid: child.pid!, dataDir, output: () => output, stop, kill };
+/** When a crash during startup strikes: this long after the spawn, or this long after it first answered. */
+export type BootCrash = { afterSpawnMs: number } | { afterReadyMs: number };
+
+/**
+ * Starts the server like startServer, but SIGKILLs it while it boots and resumes unfinished work
+ * (a crash during recovery): `afterSpawnMs` after the spawn, ready or not, or `afterReadyMs` after
+ * /api/health first answered. Resolves once it is dead: whether it had answered before the kill,
+ * and its output. Give it the data directory to keep (`dataDir`), to start it again afterwards.
+ */
+export async function startAndCrashDuringBoot(options: StartServerOptions, when: BootCrash): Promise<{ readyBeforeKill: boolean; output: string }> {
+  const p = await launch(options);
+  const deadline = Date.now() + (options.startupTimeoutMs ?? 30_000);
+  let readyBeforeKill = false;
+  let killed = false;
+  const killNow = () => {
+    killed = true;
+    p.child.kill('SIGKILL');
+  };
+  // After the spawn: a timer, so that a slow health check cannot delay the kill.
+  let timer = 'afterSpawnMs' in when ? setTimeout(killNow, when.afterSpawnMs) : undefined;
+  try {
+    while (!hasExited(p.child)) {
+      if (!readyBeforeKill && !killed && (await p.ready()) && !killed) {
+        readyBeforeKill = true;
+        if ('afterReadyMs' in when) timer = setTimeout(killNow, when.afterReadyMs);
+      }
+      if (!readyBeforeKill && !killed && Date.now() > deadline) {
+        killNow();
+        await p.kill();
+        throw new Error(`The server did not answer ${p.url}/api/health in time:\n${p.output()}`);
+      }
+      await new Promise((r) => setTimeout(r, readyBeforeKill ? 10 : 50));
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  await p.kill();
+  if (!killed) throw new Error(`The server exited during startup (code ${p.child.exitCode}, signal ${p.child.signalCode}):\n${p.output()}`);
+  return { readyBeforeKill, output: p.output() };
 }
