@@ -58,6 +58,7 @@ async function run(workers: number) {
       DATABASE_URL: testDb.location, DATA_DIR: dataDir, SHARED_DATA_DIR: 'true', PORT: String(port), LOG_LEVEL: 'warn', JOB_CONCURRENCY: '32',
       ...emu.platformEnv(), TRAINING_POLL_SECONDS: '0.5',
       API_RATE_LIMIT_PER_MIN: '1000000',
+      SSE_MAX_STREAMS_PER_USER: '1000000', // --subscribers may ask for more than a real user's cap
     };
     const base = `http://127.0.0.1:${port}`;
     procs.push(await startProcess(['bin/theway.js', 'web'], env, `${base}/api/health`));

@@ -62,6 +62,8 @@ try {
   const base = `http://127.0.0.1:${port}`;
   server = await startProcess(['bin/theway.js', 'serve'], {
     DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', API_RATE_LIMIT_PER_MIN: '100000000',
+    // Thousands of streams of one user: the per-user cap protects real deployments, not this measurement.
+    SSE_MAX_STREAMS_PER_USER: '1000000',
     ...emu.platformEnv(),
     PUBLIC_URL: base, TRAINING_POLL_SECONDS: '3600',
   }, `${base}/api/health`);
