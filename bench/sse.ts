@@ -70,6 +70,8 @@ try {
   void training;
 
   let step = 0;
+  // One training's log, growing across the rounds as a real one does (a shorter log would be an older snapshot).
+  let logs = '';
   for (const n of COUNTS) {
     const idle = memoryOf(server.pid!).rss;
     let ready = 0;
@@ -80,7 +82,6 @@ try {
     await new Promise((r) => setTimeout(r, 1000));
     const connected = memoryOf(server.pid!).rss;
     const sent = new Map<number, number>();
-    let logs = '';
     for (let e = 0; e < EVENTS; e++) {
       step += 1;
       logs += `flux_train_replicate:  ${Math.floor(step / 10)}%|█         | ${step}/1000 [00:10<12:34,  1.19it/s, lr: 4.0e-04 loss: 3.652e-01]\n`;
