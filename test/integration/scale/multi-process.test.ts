@@ -159,16 +159,16 @@ describe('scale mode: 2 web + 2 worker processes on PostgreSQL and S3', () => {
     const done = await until(getTraining, (t) => t.status === 'succeeded' && t.weightsAvailable, 'training finished (weights copied) after the kill', 120_000);
     expect(done.progress.percent).toBe(100);
     expect(done.progress.step).toBeGreaterThan(stepAtKill);
-    // The tracking job ended once, on the survivor, and still says why it changed hands.
-    const [tracked] = await jobRows('training.track', training.id);
+    // The tracking job ended once, on the survivor, and still says why it changed hands. (A job is
+    // recorded as done just after its handler returns, so the row may lag the training by a moment.)
+    const [tracked] = await until(() => jobRows('training.track', training.id), (rows) => rows[0]?.state === 'completed', 'the tracking job recorded as done');
     expect(tracked).toMatchObject({ id: track!.id, state: 'completed', error: 'job heartbeat timeout' });
 
     // Paid for once: one training created on Replicate for this dataset.
     expect(emu.trainingIds()).toHaveLength(1);
     expect(emu.requests.filter((r) => r.route === 'createTraining' && r.status === 201)).toHaveLength(1);
     // Copied once: one finalize job, run once (one claim in all workers' logs), and one download of the weights.
-    const finalize = await jobRows('training.finalize', training.id);
-    expect(finalize).toHaveLength(1);
+    const finalize = await until(() => jobRows('training.finalize', training.id), (rows) => rows.length === 1 && rows[0]!.state === 'completed', 'the weights copy job recorded as done');
     expect(finalize[0]).toMatchObject({ state: 'completed', retry_count: 0 });
     expect(workers.flatMap((w) => claimsOf(w, finalize[0]!.id))).toHaveLength(1);
     const remoteId = emu.trainingIds()[0]!;
@@ -221,7 +221,7 @@ describe('scale mode: 2 web + 2 worker processes on PostgreSQL and S3', () => {
     ]);
     expect(keys).toHaveLength(10 + 10 + 3 + 1);
     // No job left behind: pg-boss holds nothing unfinished for this run (the daily orphan sweep recurs by design).
-    const unfinished = await sql<{ n: string }>`select count(*) as n from pgboss.job where state in ('created', 'retry', 'active') and name <> 'storage.orphan-sweep'`.execute(db.kysely);
-    expect(Number(unfinished.rows[0]!.n)).toBe(0);
+    const unfinished = async () => Number((await sql<{ n: string }>`select count(*) as n from pgboss.job where state in ('created', 'retry', 'active') and name <> 'storage.orphan-sweep'`.execute(db.kysely)).rows[0]!.n);
+    expect(await until(unfinished, (n) => n === 0, 'every job of this run recorded as ended')).toBe(0);
   }, 300_000);
 });
