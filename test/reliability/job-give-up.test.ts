@@ -49,7 +49,8 @@ describe('training jobs at their last attempt', () => {
     expect(ended).toMatchObject({ status: 'failed', failure_kind: 'provider' });
     expect(ended.failure_message).toMatch(/could not be sent to Replicate.*nothing was charged/);
     expect(ended.provider_error).toMatch(/503/);
-    expect((await jobOf('training.submit', row.id)).state).toBe('succeeded');
+    // Ended by its handler (which failed the training just before returning), not failed for good.
+    expect((await until(() => jobOf('training.submit', row.id), (j) => j.state !== 'running', 'the submit job to be recorded as ended')).state).toBe('succeeded');
     expect(emu.requests.filter((r) => r.route === 'createTraining')).toHaveLength(0);
     emu.clearFaults();
   });
