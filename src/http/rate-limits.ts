@@ -114,14 +114,11 @@ export function installRouteGuards(app: FastifyInstance, guards: Record<string, 
     const attached = methods.flatMap((m) => guards[`${m} ${route.url}`] ?? []);
     const early = attached.filter((g) => g.beforeBody);
     const late = attached.filter((g) => !g.beforeBody);
-    if (early.length > 0) {
-      const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
-      // After the route's own: a route that answers 404 there (webhooks off) counts nothing.
-      route.onRequest = [...existing, ...early] as typeof route.onRequest;
-    }
-    if (late.length > 0) {
-      const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
-      route.preHandler = [...late, ...existing] as typeof route.preHandler;
-    }
+    // After the route's own onRequest: a route that answers 404 there (webhooks off) counts nothing.
+    if (early.length > 0) route.onRequest = [...hookList(route.onRequest), ...early] as typeof route.onRequest;
+    if (late.length > 0) route.preHandler = [...late, ...hookList(route.preHandler)] as typeof route.preHandler;
   });
 }
+
+/** A route option that takes one hook or several, as a list. */
+const hookList = <T>(hooks: T | T[] | undefined): T[] => (hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]);

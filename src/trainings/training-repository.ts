@@ -53,8 +53,7 @@ export class TrainingRepository {
       .execute();
   }
 
-  /** Trainings that still need a worker's attention after a restart. */
-  /** Trainings still running, or succeeded with weights neither copied nor given up on (no failure message). */
+  /** Trainings that still need a worker's attention: still running, or succeeded with weights neither copied nor given up on (no failure message). */
   listUnfinished(): Promise<Pick<TrainingRow, 'id' | 'status'>[]> {
     return this.db
       .selectFrom('trainings')

@@ -8,6 +8,8 @@ import type { User } from '../accounts/types.ts';
 import type { ModelService } from '../models/model-service.ts';
 import type { BlobStorage } from '../storage/storage.ts';
 import type { EventBus } from '../events/event-bus.ts';
+import type { Transaction } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import type { JobQueue } from '../jobs/jobs.ts';
 import { isProviderError, type RemoteTraining, type TrainingProvider } from '../providers/training-provider.ts';
 import { parseTrainingLog, type TrainingLogState } from '../providers/replicate/training-log-parser.ts';
@@ -337,7 +339,7 @@ export class TrainingService {
         // webhook, or a poll that outlived its job lease) must not both append the same loss samples.
         if (!(await this.#repo.updateIfStatus(trainingId, row.status, changes, trx, row.log_state))) return false;
         await this.#repo.appendLoss(trainingId, parsed.newLossSamples, parsed.reset, trx);
-        if (next === 'succeeded') await this.#jobs.enqueue(finalizeTrainingJob, { trainingId }, { transaction: trx, singletonKey: `training-finalize:${trainingId}` });
+        if (next === 'succeeded') await this.#ensureFinalizing(trainingId, trx);
         return true;
       });
       if (!applied) continue; // someone else moved it: re-read and decide again
@@ -393,9 +395,9 @@ export class TrainingService {
    * Submission, safe against crashes at every point: the zip, upload, destination and version are
    * each stored before the next step, `submitting` is stored before the create call, and a run that
    * finds `submitting` without a remote id first looks for the training on Replicate (matched by
-   * the dataset URL only this training used) before creating one.
+   * the dataset URL only this training used) before creating one. `signal` aborts when the job's
+   * run lost its lease: another run now owns the submission.
    */
-  /** `signal` aborts when the job's run lost its lease: another run now owns the submission. */
   async runSubmit(trainingId: string, signal?: AbortSignal): Promise<void> {
     const provider = this.#requireProvider();
     let row = await this.#repo.findById(trainingId);
@@ -470,14 +472,14 @@ export class TrainingService {
     const row = await this.#repo.findById(trainingId);
     if (!row) return null;
     if (isTerminal(row.status)) {
-      if (row.status === 'succeeded' && !row.weights_key) await this.#jobs.enqueue(finalizeTrainingJob, { trainingId }, { singletonKey: `training-finalize:${trainingId}` });
+      if (row.status === 'succeeded' && !row.weights_key) await this.#ensureFinalizing(trainingId);
       return null;
     }
     if (!row.remote_id) return row.status === 'submitting' || row.status === 'queued' ? this.#options.pollIntervalMs.active : null;
     const remote = await this.#requireProvider().getTraining(row.remote_id);
     const updated = await this.applyRemote(trainingId, remote);
     if (!updated || isTerminal(updated.status)) {
-      if (updated?.status === 'succeeded' && !updated.weights_key) await this.#jobs.enqueue(finalizeTrainingJob, { trainingId }, { singletonKey: `training-finalize:${trainingId}` });
+      if (updated?.status === 'succeeded' && !updated.weights_key) await this.#ensureFinalizing(trainingId);
       return null;
     }
     if (updated.cancel_requested_at && updated.remote_status !== 'canceled') {
@@ -584,7 +586,7 @@ export class TrainingService {
     const rows = await this.#repo.listUnfinished();
     for (const r of rows) {
       if (r.status === 'queued' || r.status === 'submitting') await this.#jobs.enqueue(submitTrainingJob, { trainingId: r.id }, { singletonKey: `training-submit:${r.id}` });
-      else if (r.status === 'succeeded') await this.#jobs.enqueue(finalizeTrainingJob, { trainingId: r.id }, { singletonKey: `training-finalize:${r.id}` });
+      else if (r.status === 'succeeded') await this.#ensureFinalizing(r.id);
       else await this.#ensureTracking(r.id);
     }
     return rows.length;
@@ -604,6 +606,11 @@ export class TrainingService {
 
   async #ensureTracking(trainingId: string): Promise<void> {
     await this.#jobs.enqueue(trackTrainingJob, { trainingId }, { singletonKey: trackingKey(trainingId) });
+  }
+
+  /** The weights copy's job (one at a time per training), in the caller's transaction when given. */
+  async #ensureFinalizing(trainingId: string, transaction?: Transaction<Database>): Promise<void> {
+    await this.#jobs.enqueue(finalizeTrainingJob, { trainingId }, { singletonKey: `training-finalize:${trainingId}`, transaction });
   }
 
   /**

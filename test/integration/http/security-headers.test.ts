@@ -139,10 +139,8 @@ describe.each(DIALECTS)('CSRF on every cookie-authenticated write (%s)', (dialec
   let api: { id: string; token: string };
 
   const signIn = async () => {
-    const user = await insertUser(t.ctx.db.kysely);
-    const res = await t.request({ method: 'POST', url: '/api/auth/signin', payload: { email: user.email, password: FACTORY_PASSWORD } });
-    expect(res.statusCode).toBe(200);
-    return { cookie: cookieOf(res), csrfToken: res.json().csrfToken as string };
+    const browser = await t.browserHeaders(await insertUser(t.ctx.db.kysely));
+    return { cookie: browser.cookie!, csrfToken: browser['x-csrf-token']! };
   };
 
   beforeAll(async () => {
